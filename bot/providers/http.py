@@ -1,0 +1,122 @@
+"""HTTP plumbing shared by the adapters: one session, timeouts, and transport errors mapped once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.providers.base import ErrorKind, ProviderError
+
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=45)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    body: Any  # parsed JSON, or the raw text when the body is not JSON
+    headers: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class ProviderHttp:
+    """Sends requests to one provider's base URL with its auth headers.
+
+    Transport failures become `ProviderError`s: a refused connection surely started nothing, while a
+    timeout or a dropped connection after the request went out may have started a job.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._headers = headers
+        self._timeout = timeout
+
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
+
+    async def request(self, method: str, path: str, *, json_body: Any = None) -> HttpAnswer:
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._session.request(
+                method, url, json=json_body, headers=self._headers, timeout=self._timeout
+            ) as response:
+                text = await response.text()
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                return HttpAnswer(response.status, _parse(text), headers)
+        except aiohttp.ClientConnectorError as exc:
+            raise ProviderError(
+                ErrorKind.PROVIDER_DOWN, f"cannot connect ({exc.os_error.__class__.__name__})", retryable=True
+            ) from exc
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise ProviderError(
+                ErrorKind.PROVIDER_DOWN, "no answer in time", retryable=True, maybe_started=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderError(
+                ErrorKind.PROVIDER_DOWN, f"connection failed ({exc.__class__.__name__})",
+                retryable=True, maybe_started=True,
+            ) from exc
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
+
+
+def status_error(answer: HttpAnswer, detail: str) -> ProviderError:
+    """The generic mapping of an HTTP error status; adapters refine it with their own error codes."""
+    status = answer.status
+    if status in (400, 422):
+        return ProviderError(ErrorKind.INVALID_REQUEST, detail, status=status)
+    if status in (401, 403):
+        return ProviderError(ErrorKind.MISCONFIGURED, detail, status=status)
+    if status == 402:
+        return ProviderError(ErrorKind.INSUFFICIENT_CREDITS, detail, status=status)
+    if status == 404:
+        return ProviderError(ErrorKind.NOT_FOUND, detail, status=status)
+    if status == 429:
+        return ProviderError(
+            ErrorKind.RATE_LIMITED, detail, retryable=True, status=status,
+            retry_after=_retry_after(answer.headers),
+        )
+    if status >= 500:
+        return ProviderError(ErrorKind.PROVIDER_DOWN, detail, retryable=True, status=status)
+    return ProviderError(ErrorKind.INVALID_REQUEST, detail or f"HTTP {status}", status=status)
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def detail_text(value: Any, limit: int = 300) -> str:
+    """A provider's error detail as one short line (validation errors may come as lists of objects)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list):
+        text = "; ".join(detail_text(item, limit) for item in value)
+    elif isinstance(value, dict):
+        text = str(value.get("msg") or value.get("message") or value.get("detail") or value)
+    else:
+        text = str(value)
+    return text[:limit]
