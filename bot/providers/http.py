@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +59,7 @@ class ProviderHttp:
             raise ProviderError(
                 ErrorKind.PROVIDER_DOWN, f"cannot connect ({exc.os_error.__class__.__name__})", retryable=True
             ) from exc
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             raise ProviderError(
                 ErrorKind.PROVIDER_DOWN, "no answer in time", retryable=True, maybe_started=True
             ) from exc
