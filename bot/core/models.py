@@ -80,6 +80,7 @@ class Job:
     submitted_at: datetime | None = None
     completed_at: datetime | None = None
     attempts: int = 0
+    submitting_since: datetime | None = None
     last_error: str | None = None
     video_url: str | None = None
     delivery_outcome: DeliveryOutcome | None = None

@@ -59,6 +59,9 @@ class ProviderHttp:
             raise ProviderError(
                 ErrorKind.PROVIDER_DOWN, f"cannot connect ({exc.os_error.__class__.__name__})", retryable=True
             ) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            # A connect timeout is also a TimeoutError, but no byte of the request went out.
+            raise ProviderError(ErrorKind.PROVIDER_DOWN, "cannot connect (timeout)", retryable=True) from exc
         except TimeoutError as exc:
             raise ProviderError(
                 ErrorKind.PROVIDER_DOWN, "no answer in time", retryable=True, maybe_started=True
@@ -104,6 +107,20 @@ def _retry_after(headers: dict[str, str]) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def redact(error: ProviderError, *secrets: str) -> ProviderError:
+    """The same error with any credential a provider echoed back (some quote the key they rejected) masked."""
+    detail = error.detail
+    for secret in secrets:
+        if secret:
+            detail = detail.replace(secret, "***")
+    if detail == error.detail:
+        return error
+    return ProviderError(
+        error.kind, detail, retryable=error.retryable, maybe_started=error.maybe_started,
+        retry_after=error.retry_after, status=error.status,
+    )
 
 
 def detail_text(value: Any, limit: int = 300) -> str:

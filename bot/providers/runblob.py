@@ -19,7 +19,7 @@ from bot.providers.base import (
     SubmitResult,
     key_fingerprint,
 )
-from bot.providers.http import HttpAnswer, ProviderHttp, detail_text, status_error
+from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
 
 DEFAULT_BASE_URL = "https://platform.runblob.io"
 GENERATE_PATH = "/v1/kling/o3-video/generate"
@@ -75,12 +75,13 @@ class RunblobProvider:
 
     def __init__(
         self, session: aiohttp.ClientSession, api_key: str, base_url: str = DEFAULT_BASE_URL,
-        *, name: str = "runblob",
+        *, name: str = "runblob", timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.name = name
+        self._key = api_key
         self._key_id = key_fingerprint(name, api_key)
         self._http = ProviderHttp(
-            session, base_url, {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+            session, base_url, {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}, timeout
         )
 
     @property
@@ -103,7 +104,7 @@ class RunblobProvider:
     async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:
         answer = await self._http.request("POST", GENERATE_PATH, json_body=self.build_payload(request, callback_url))
         if not answer.ok:
-            raise _error(answer)
+            raise redact(_error(answer), self._key)
         try:
             created = GenerationCreated.model_validate(answer.body)
         except ValidationError as exc:
@@ -116,7 +117,7 @@ class RunblobProvider:
     async def status(self, provider_job_id: str) -> ProviderUpdate:
         answer = await self._http.request("GET", STATUS_PATH.format(id=provider_job_id))
         if not answer.ok:
-            raise _error(answer)
+            raise redact(_error(answer), self._key)
         try:
             return _update(GenerationStatus.model_validate(answer.body))
         except (ValidationError, KeyError) as exc:

@@ -1,0 +1,46 @@
+"""The small interfaces the core talks through. Discord is one implementation of `Publisher`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.core.models import Job
+
+
+class PublishError(Exception):
+    """Discord (or whatever publishes) refused. `permanent`: retrying the same target will not help
+    (channel gone, permission missing); transient ones are retried with backoff."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What to post for a finished job: the file when it fits, else a link (and whether it expires)."""
+
+    file: Path | None = None
+    link: str | None = None
+    link_expires: bool = False
+    size_bytes: int | None = None
+
+
+class Publisher(Protocol):
+    async def show_status(self, job: Job, *, queue_position: int | None = None) -> None:
+        """Bring the job's public status message up to date (best effort; never raises)."""
+        ...
+
+    async def upload_limit(self, guild_id: int) -> int:
+        """The largest file, in bytes, that may be attached in this guild."""
+        ...
+
+    async def post_result(self, job: Job, result: Result, *, nonce: str) -> int:
+        """Post the finished video in the job's channel; returns the message id. Raises PublishError."""
+        ...
+
+    async def direct_message_result(self, job: Job, result: Result) -> int:
+        """Fallback: send the result to the requester privately. Raises PublishError."""
+        ...

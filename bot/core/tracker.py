@@ -1,0 +1,208 @@
+"""Tracking jobs at the provider: one update path fed by callbacks and by a single poll loop.
+
+The poll loop keeps a heap of due checks for every job in flight. Status calls go through the per-key
+rate limiter, so the limit holds however many jobs are in flight; callbacks make most polls
+unnecessary, and a job that a callback finished is simply skipped when its check comes due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core.clock import Clock
+from bot.core.errors import explain
+from bot.core.lifecycle import JobLifecycle
+from bot.core.metrics import Metrics
+from bot.core.models import Job, JobStatus
+from bot.core.ratelimit import SlidingWindowLimiter
+from bot.core.schedule import poll_delay
+from bot.core.slots import ProviderSlots
+from bot.providers.base import ErrorKind, Provider, ProviderError, ProviderState, ProviderUpdate
+
+log = logging.getLogger(__name__)
+
+AT_PROVIDER = (JobStatus.SUBMITTED, JobStatus.PROCESSING)
+TIMEOUT_REASON = "The provider did not finish this video in time, so it was cancelled."
+RESUME_CHECK_SECONDS = 1.0
+MAX_CONCURRENT_STATUS_CALLS = 16
+
+
+class DeliveryScheduler(Protocol):
+    def schedule(self, job: Job) -> None: ...
+
+
+class UpdateRejected(Exception):
+    """A callback that does not belong to the job it was sent for."""
+
+
+@dataclass(slots=True)
+class Tracked:
+    job_id: str
+    provider_job_id: str
+    checks: int
+    callback_expected_after: float | None
+
+
+class JobTracker:
+    def __init__(
+        self, *, provider: Provider, lifecycle: JobLifecycle, delivery: DeliveryScheduler, slots: ProviderSlots,
+        limiter: SlidingWindowLimiter, clock: Clock, metrics: Metrics, timeout_seconds: float,
+    ) -> None:
+        self.provider = provider
+        self.lifecycle = lifecycle
+        self.delivery = delivery
+        self.slots = slots
+        self.limiter = limiter
+        self.clock = clock
+        self.metrics = metrics
+        self.timeout_seconds = timeout_seconds
+        self._tracked: dict[str, Tracked] = {}
+        self._heap: list[tuple[float, int, str, str]] = []  # (due, tiebreak, kind, job_id)
+        self._counter = itertools.count()
+        self._wake = asyncio.Event()
+        self._calls = asyncio.Semaphore(MAX_CONCURRENT_STATUS_CALLS)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def tracked_count(self) -> int:
+        return len(self._tracked)
+
+    def track(self, job: Job, *, callback_expected: bool, resumed: bool = False) -> None:
+        """Start watching a job that is at the provider."""
+        assert job.provider_job_id is not None
+        expected = self.provider.expected_seconds(job.request) if callback_expected else None
+        self._tracked[job.id] = Tracked(job.id, job.provider_job_id, 0, expected)
+        now = self.clock.monotonic()
+        first = RESUME_CHECK_SECONDS if resumed else poll_delay(0, callback_expected_after=expected)
+        age = (self.clock.now() - job.submitted_at).total_seconds() if job.submitted_at else 0.0
+        self._push(now + first, "poll", job.id)
+        self._push(now + max(0.0, self.timeout_seconds - age), "deadline", job.id)
+
+    def _push(self, due: float, kind: str, job_id: str) -> None:
+        if not self._heap or due < self._heap[0][0]:
+            self._wake.set()  # the loop may be sleeping toward a later check
+        heapq.heappush(self._heap, (due, next(self._counter), kind, job_id))
+
+    def _forget(self, job_id: str) -> None:
+        self._tracked.pop(job_id, None)
+        self.slots.release(job_id)
+
+    # -- the one update path ------------------------------------------------------------------------
+    async def apply(self, job: Job, update: ProviderUpdate, source: str) -> Job | None:
+        """Record what the provider says. Returns the job if this update moved it, None if it changed
+        nothing (a duplicate, a late callback, a status we already had)."""
+        if job.provider_job_id is None or update.provider_job_id != job.provider_job_id:
+            raise UpdateRejected("the update names another provider job")
+        if update.state is ProviderState.PROCESSING:
+            return await self.lifecycle.move(job.id, JobStatus.SUBMITTED, JobStatus.PROCESSING, detail=source)
+        if update.state is ProviderState.COMPLETED:
+            if not update.video_url:
+                log.warning("job %s: provider says completed but gave no video URL", job.id)
+                return None
+            moved = await self.lifecycle.move(
+                job.id, AT_PROVIDER, JobStatus.COMPLETED, detail=source, announce=False,
+                video_url=update.video_url, completed_at=self.clock.now(),
+            )
+            if moved is not None:
+                self._forget(job.id)
+                self.delivery.schedule(moved)
+            return moved
+        if update.state is ProviderState.FAILED:
+            kind = update.error_kind or ErrorKind.GENERATION_FAILED
+            moved = await self.lifecycle.fail(
+                job.id, AT_PROVIDER, explain(kind, update.error_detail), detail=f"{source}: {update.error_detail}"
+            )
+            if moved is not None:
+                self._forget(job.id)
+            return moved
+        return None
+
+    # -- the poll loop ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            if not self._heap:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            due, _, kind, job_id = self._heap[0]
+            wait = due - self.clock.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                continue
+            heapq.heappop(self._heap)
+            tracked = self._tracked.get(job_id)
+            if tracked is None:
+                continue  # finished by a callback or an earlier check
+            if kind == "deadline":
+                await self._time_out(job_id)
+                continue
+            await self._calls.acquire()
+            await self.limiter.acquire()
+            self._spawn(self._check(tracked))
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check(self, tracked: Tracked) -> None:
+        try:
+            await self._check_once(tracked)
+        except Exception:
+            log.exception("job %s: status check failed unexpectedly", tracked.job_id)
+            self._reschedule(tracked)
+        finally:
+            self._calls.release()
+
+    async def _check_once(self, tracked: Tracked) -> None:
+        started = self.clock.monotonic()
+        try:
+            update = await self.provider.status(tracked.provider_job_id)
+        except ProviderError as error:
+            self.metrics.provider_call(self.provider.name, "status", error.kind.value, self.clock.monotonic() - started)
+            await self._status_failed(tracked, error)
+            return
+        self.metrics.provider_call(self.provider.name, "status", "ok", self.clock.monotonic() - started)
+        tracked.checks += 1
+        job = await self.lifecycle.store.get(tracked.job_id)
+        if job is None or job.status not in AT_PROVIDER:
+            self._forget(tracked.job_id)
+            return
+        await self.apply(job, update, "poll")
+        if tracked.job_id in self._tracked:
+            self._reschedule(tracked)
+
+    async def _status_failed(self, tracked: Tracked, error: ProviderError) -> None:
+        if error.kind is ErrorKind.NOT_FOUND:
+            await self.lifecycle.fail(tracked.job_id, AT_PROVIDER, explain(error.kind), detail=str(error))
+            self._forget(tracked.job_id)
+            return
+        if error.kind is ErrorKind.RATE_LIMITED:
+            self.limiter.penalize(error.retry_after or 10.0)
+        elif error.kind is ErrorKind.MISCONFIGURED:
+            log.error("the provider refused the API key while checking job %s: %s", tracked.job_id, error)
+        else:
+            log.warning("job %s: status check failed: %s", tracked.job_id, error)
+        tracked.checks += 1
+        self._reschedule(tracked)
+
+    def _reschedule(self, tracked: Tracked) -> None:
+        delay = poll_delay(tracked.checks, callback_expected_after=tracked.callback_expected_after)
+        self._push(self.clock.monotonic() + delay, "poll", tracked.job_id)
+
+    async def _time_out(self, job_id: str) -> None:
+        self._forget(job_id)
+        await self.lifecycle.fail(job_id, AT_PROVIDER, TIMEOUT_REASON, detail="timed out")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

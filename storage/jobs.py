@@ -1,0 +1,223 @@
+"""Jobs and their event log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.core.models import DeliveryOutcome, Job, JobStatus, VideoRequest, can_transition
+from storage.database import Database
+
+# Fields a caller may set alongside a transition or on their own.
+UPDATABLE = frozenset({
+    "status_message_id", "provider_job_id", "submitted_at", "submitting_since", "completed_at", "attempts",
+    "last_error", "video_url", "delivery_outcome", "result_message_id",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    job_id: str
+    at: datetime
+    kind: str
+    from_status: JobStatus | None
+    to_status: JobStatus | None
+    detail: str | None
+
+
+class JobStore:
+    """Persists jobs. Status changes are conditional on the expected current status, so two paths
+    racing to move one job (a callback and a poll, say) cannot both win."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def insert(self, job: Job, connection: aiosqlite.Connection | None = None) -> None:
+        """Insert a new job and its first event; pass `connection` to join a caller's transaction."""
+        if connection is None:
+            async with self._db.transaction() as own:
+                await self._insert(own, job)
+        else:
+            await self._insert(connection, job)
+
+    async def _insert(self, connection: aiosqlite.Connection, job: Job) -> None:
+        request = job.request
+        await connection.execute(
+            """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
+                   negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                job.id, job.guild_id, job.channel_id, job.user_id, job.provider, request.prompt,
+                request.duration, request.aspect, request.mode, request.negative_prompt, int(request.audio),
+                json.dumps(list(request.image_urls)), job.cost, job.status.value, job.status_message_id,
+                _iso(job.created_at), _iso(job.updated_at),
+            ),
+        )
+        await _event(connection, job.id, job.created_at, "created", None, job.status, None)
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self._db.reading() as connection, connection.execute(
+            "SELECT * FROM jobs WHERE id = ?", (job_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _job(row) if row else None
+
+    async def transition(
+        self,
+        job_id: str,
+        expected: JobStatus | Sequence[JobStatus],
+        new: JobStatus,
+        at: datetime,
+        *,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Move a job from one of `expected` to `new`, setting `fields` with it.
+
+        Returns the updated job, or None when the job was not in an expected status (someone else
+        moved it first). The event is written in the same transaction.
+        """
+        expected_set = (expected,) if isinstance(expected, JobStatus) else tuple(expected)
+        for status in expected_set:
+            if not can_transition(status, new):
+                raise ValueError(f"{status.value} -> {new.value} is not a job transition")
+        assignments, values = _assignments(fields)
+        marks = ", ".join("?" for _ in expected_set)
+        async with self._db.transaction() as connection:
+            async with connection.execute(
+                f"SELECT status FROM jobs WHERE id = ? AND status IN ({marks})",
+                (job_id, *[s.value for s in expected_set]),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            await connection.execute(
+                f"UPDATE jobs SET status = ?, updated_at = ?{assignments} WHERE id = ?",
+                (new.value, _iso(at), *values, job_id),
+            )
+            await _event(connection, job_id, at, "status", JobStatus(row["status"]), new, detail)
+            async with connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+                updated = await cursor.fetchone()
+        return _job(updated) if updated else None
+
+    async def update(self, job_id: str, at: datetime, **fields: Any) -> None:
+        """Set fields that are not the status (message ids, attempts, errors)."""
+        assignments, values = _assignments(fields)
+        async with self._db.transaction() as connection:
+            await connection.execute(
+                f"UPDATE jobs SET updated_at = ?{assignments} WHERE id = ?", (_iso(at), *values, job_id)
+            )
+
+    async def record_event(self, job_id: str, at: datetime, kind: str, detail: str | None = None) -> None:
+        async with self._db.transaction() as connection:
+            await _event(connection, job_id, at, kind, None, None, detail)
+
+    async def with_status(self, statuses: Iterable[JobStatus]) -> list[Job]:
+        wanted = [s.value for s in statuses]
+        marks = ", ".join("?" for _ in wanted)
+        async with self._db.reading() as connection, connection.execute(
+            f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY created_at, id", wanted
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_job(row) for row in rows]
+
+    async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        async with self._db.reading() as connection, connection.execute(
+            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_job(row) for row in rows]
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        async with self._db.reading() as connection, connection.execute(
+            "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        counts = dict.fromkeys(JobStatus, 0)
+        counts.update({JobStatus(row["status"]): row["n"] for row in rows})
+        return counts
+
+    async def events(self, job_id: str) -> list[JobEvent]:
+        async with self._db.reading() as connection, connection.execute(
+            "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            JobEvent(
+                row["job_id"], datetime.fromisoformat(row["at"]), row["kind"],
+                JobStatus(row["from_status"]) if row["from_status"] else None,
+                JobStatus(row["to_status"]) if row["to_status"] else None,
+                row["detail"],
+            )
+            for row in rows
+        ]
+
+
+def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    unknown = set(fields) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    values = [_column_value(value) for value in fields.values()]
+    return "".join(f", {name} = ?" for name in fields), values
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, DeliveryOutcome | JobStatus):
+        return value.value
+    return value
+
+
+async def _event(
+    connection: aiosqlite.Connection, job_id: str, at: datetime, kind: str,
+    from_status: JobStatus | None, to_status: JobStatus | None, detail: str | None,
+) -> None:
+    await connection.execute(
+        "INSERT INTO job_events (job_id, at, kind, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, _iso(at), kind, from_status.value if from_status else None,
+         to_status.value if to_status else None, detail),
+    )
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def _optional_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    return Job(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        request=VideoRequest(
+            prompt=row["prompt"], duration=row["duration"], aspect=row["aspect"], mode=row["mode"],
+            negative_prompt=row["negative_prompt"], audio=bool(row["audio"]),
+            image_urls=tuple(json.loads(row["image_urls"])),
+        ),
+        provider=row["provider"],
+        status=JobStatus(row["status"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        cost=row["cost"],
+        status_message_id=row["status_message_id"],
+        provider_job_id=row["provider_job_id"],
+        submitted_at=_optional_time(row["submitted_at"]),
+        completed_at=_optional_time(row["completed_at"]),
+        attempts=row["attempts"],
+        submitting_since=_optional_time(row["submitting_since"]),
+        last_error=row["last_error"],
+        video_url=row["video_url"],
+        delivery_outcome=DeliveryOutcome(row["delivery_outcome"]) if row["delivery_outcome"] else None,
+        result_message_id=row["result_message_id"],
+    )
