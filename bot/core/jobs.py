@@ -1,0 +1,136 @@
+"""The job service: validates what a member asked for, accepts it as a queued job, and starts it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from bot.core.clock import Clock
+from bot.core.dispatcher import Dispatcher
+from bot.core.errors import InvalidRequest
+from bot.core.models import Job, JobStatus, VideoRequest
+from bot.providers.base import Capabilities
+from storage.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+PROMPT_LIMIT = 2500
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    """An image a member attached, as Discord describes it (checked before anything is charged)."""
+
+    url: str
+    content_type: str | None
+    size: int
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    duration: int
+    aspect: str
+    mode: str | None = None
+    negative_prompt: str | None = None
+    audio: bool = False
+    images: tuple[ImageInput, ...] = ()
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(8)
+
+
+class JobService:
+    def __init__(
+        self, *, store: JobStore, dispatcher: Dispatcher, capabilities: Capabilities, provider_name: str,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.capabilities = capabilities
+        self.provider_name = provider_name
+        self.clock = clock
+
+    def build_request(self, submission: Submission) -> VideoRequest:
+        """Check a submission against the provider's capabilities; raises InvalidRequest saying what to fix."""
+        caps = self.capabilities
+        prompt = submission.prompt.strip()
+        if not prompt:
+            raise InvalidRequest("The prompt is empty. Describe the video you want.")
+        if len(prompt) > PROMPT_LIMIT:
+            raise InvalidRequest(
+                f"The prompt is {len(prompt):,} characters long; the limit is {PROMPT_LIMIT:,}. "
+                "Shorten it and try again."
+            )
+        if submission.duration not in caps.durations:
+            raise InvalidRequest(f"Duration must be one of {_listing(caps.durations)} seconds.")
+        if submission.aspect not in caps.aspects:
+            raise InvalidRequest(f"Aspect ratio must be one of {_listing(caps.aspects)}.")
+        mode = submission.mode or caps.modes[0]
+        if mode not in caps.modes:
+            raise InvalidRequest(f"Mode must be one of {_listing(caps.modes)}.")
+        negative = (submission.negative_prompt or "").strip() or None
+        if negative and not caps.negative_prompt:
+            raise InvalidRequest("This server's video provider does not take a negative prompt.")
+        if negative and len(negative) > PROMPT_LIMIT:
+            raise InvalidRequest(f"The negative prompt is longer than {PROMPT_LIMIT:,} characters.")
+        if submission.audio and not caps.audio:
+            raise InvalidRequest("This server's video provider cannot generate audio.")
+        self._check_images(submission.images)
+        return VideoRequest(
+            prompt=prompt, duration=submission.duration, aspect=submission.aspect, mode=mode,
+            negative_prompt=negative, audio=submission.audio,
+            image_urls=tuple(image.url for image in submission.images),
+        )
+
+    def _check_images(self, images: tuple[ImageInput, ...]) -> None:
+        caps = self.capabilities
+        if not images:
+            return
+        if not caps.image_input:
+            raise InvalidRequest("This server's video provider cannot start from an image. Send the prompt alone.")
+        if len(images) > caps.max_images:
+            raise InvalidRequest(f"At most {caps.max_images} image(s) can be used.")
+        for image in images:
+            kind = (image.content_type or "").split(";")[0].strip().lower()
+            if kind not in caps.image_types:
+                allowed = _listing(sorted(t.removeprefix("image/").upper() for t in caps.image_types))
+                raise InvalidRequest(f"`{image.filename}` is not a supported image. Use {allowed}.")
+            if image.size > caps.max_image_bytes:
+                raise InvalidRequest(
+                    f"`{image.filename}` is {image.size / 1024 / 1024:.1f} MB; "
+                    f"images can be at most {caps.max_image_bytes // (1024 * 1024)} MB."
+                )
+
+    async def accept(self, submission: Submission) -> Job:
+        """Validate and record the job as queued. Nothing goes to the provider until `start`."""
+        request = self.build_request(submission)
+        now = self.clock.now()
+        job = Job(
+            id=new_job_id(), guild_id=submission.guild_id, channel_id=submission.channel_id,
+            user_id=submission.user_id, request=request, provider=self.provider_name, status=JobStatus.QUEUED,
+            created_at=now, updated_at=now,
+        )
+        await self.store.insert(job)
+        return job
+
+    async def start(self, job: Job, status_message_id: int | None) -> int:
+        """Remember where the job's status is shown, then queue it; returns the queue position."""
+        if status_message_id is not None:
+            await self.store.update(job.id, self.clock.now(), status_message_id=status_message_id)
+            job.status_message_id = status_message_id
+        return self.dispatcher.enqueue(job)
+
+    async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        return await self.store.recent_for_user(guild_id, user_id, limit)
+
+
+def _listing(values: object) -> str:
+    items = [str(v) for v in values]  # type: ignore[attr-defined]
+    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else "".join(items)
