@@ -138,6 +138,9 @@ class Delivery:
             except PublishError as error:
                 log.warning("job %s: posting the result failed (%s), attempt %d", job.id, error, attempt + 1)
                 await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error", str(error))
+                if error.too_large and result.file is not None and job.video_url:
+                    result = Result(link=job.video_url, link_expires=True)
+                    continue
                 if error.permanent or attempt == len(self.retry_delays):
                     break
                 await self.clock.sleep(self.retry_delays[attempt])

@@ -127,6 +127,19 @@ class JobService:
             job.status_message_id = status_message_id
         return self.dispatcher.enqueue(job)
 
+    async def get(self, job_id: str) -> Job | None:
+        return await self.store.get(job_id)
+
+    def resubmission(self, job: Job, *, user_id: int, channel_id: int, prompt: str | None = None) -> Submission:
+        """The same settings as an earlier job, for another member or with a new prompt (re-roll, remix)."""
+        request = job.request
+        return Submission(
+            guild_id=job.guild_id, channel_id=channel_id, user_id=user_id,
+            prompt=request.prompt if prompt is None else prompt, duration=request.duration, aspect=request.aspect,
+            mode=request.mode, negative_prompt=request.negative_prompt, audio=request.audio,
+            images=tuple(ImageInput(url, "image/png", 0, "image") for url in request.image_urls),
+        )
+
     async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         return await self.store.recent_for_user(guild_id, user_id, limit)
 

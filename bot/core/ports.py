@@ -13,9 +13,10 @@ class PublishError(Exception):
     """Discord (or whatever publishes) refused. `permanent`: retrying the same target will not help
     (channel gone, permission missing); transient ones are retried with backoff."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, too_large: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.too_large = too_large  # the attachment was over the upload limit after all
 
 
 @dataclass(frozen=True, slots=True)

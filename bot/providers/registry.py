@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import aiohttp
+from pydantic import SecretStr
 
 from bot.config import ProviderName, Settings
 from bot.providers.base import Provider
+from bot.providers.cometapi import CometapiProvider
+from bot.providers.kling import KlingProvider
+from bot.providers.runbase import RunbaseProvider
 from bot.providers.runblob import RunblobProvider
 from bot.providers.sandbox import SandboxProvider
+from bot.providers.segmind import SegmindProvider
 
 
-def _secret(value: object) -> str:
-    return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined,no-any-return]
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 def build_provider(settings: Settings, session: aiohttp.ClientSession, *, listener_url: str) -> Provider:
@@ -24,4 +29,15 @@ def build_provider(settings: Settings, session: aiohttp.ClientSession, *, listen
             )
         case ProviderName.RUNBLOB:
             return RunblobProvider(session, _secret(settings.runblob_api_key), str(settings.runblob_base_url))
-    raise NotImplementedError(f"provider {settings.kling_provider.value} is not available yet")
+        case ProviderName.SEGMIND:
+            return SegmindProvider(session, _secret(settings.segmind_api_key), str(settings.segmind_base_url))
+        case ProviderName.COMETAPI:
+            return CometapiProvider(session, _secret(settings.cometapi_key), str(settings.cometapi_base_url))
+        case ProviderName.RUNBASE:
+            return RunbaseProvider(session, _secret(settings.runbase_api_key), str(settings.runbase_base_url))
+        case ProviderName.KLING:
+            return KlingProvider(
+                session, _secret(settings.kling_access_key), _secret(settings.kling_secret_key),
+                str(settings.kling_base_url),
+            )
+    raise NotImplementedError(f"unknown provider {settings.kling_provider.value}")

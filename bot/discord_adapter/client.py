@@ -1,0 +1,64 @@
+"""The discord.py client: loads the cogs, syncs commands, and routes every command error to one handler."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.core.jobs import JobService
+from bot.discord_adapter.errors import handle_command_error
+from bot.discord_adapter.publisher import DiscordPublisher
+from bot.providers.base import Capabilities
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.video",)
+
+
+@dataclass
+class Services:
+    """What the cogs may use: services of the core, never the store or a provider directly."""
+
+    settings: Settings
+    jobs: JobService
+    publisher: DiscordPublisher
+    capabilities: Capabilities
+    provider_name: str
+
+
+class KlingBot(commands.Bot):
+    services: Services
+
+    def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels, roles and the upload limit; no message content, no members
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=intents, help_command=None,
+            chunk_guilds_at_startup=False, guild_ready_timeout=guild_ready_timeout,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.tree.on_error = handle_command_error
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), self.settings.dev_guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (Discord may take a while to show them)", len(synced))
+
+    @property
+    def gateway_connected(self) -> bool:
+        return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))

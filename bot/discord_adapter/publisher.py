@@ -1,0 +1,114 @@
+"""The core's `Publisher`, implemented with the bot's own token (never the 15-minute interaction token),
+so edits and posts work however long a job takes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.core.models import Job
+from bot.core.ports import PublishError, Result
+from bot.discord_adapter import render
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
+class DiscordPublisher:
+    """Status edits are coalesced per job: while one edit is in flight, later changes wait and only the
+    newest is sent, so a busy queue does not flood Discord with edits."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+        self._latest: dict[str, tuple[Job, int | None]] = {}
+        self._editing: dict[str, asyncio.Task[None]] = {}
+        self.view_factory: Any = None  # builds the result buttons; set by the video cog
+
+    # -- status ---------------------------------------------------------------------------------------
+    async def show_status(self, job: Job, *, queue_position: int | None = None) -> None:
+        if job.status_message_id is None:
+            return
+        self._latest[job.id] = (job, queue_position)
+        if job.id not in self._editing:
+            task = asyncio.create_task(self._edit_until_current(job.id))
+            self._editing[job.id] = task
+
+    async def _edit_until_current(self, job_id: str) -> None:
+        try:
+            while job_id in self._latest:
+                job, position = self._latest.pop(job_id)
+                await self._edit_status(job, position)
+        finally:
+            self._editing.pop(job_id, None)
+
+    async def _edit_status(self, job: Job, position: int | None) -> None:
+        channel = self.client.get_partial_messageable(job.channel_id)
+        message = channel.get_partial_message(job.status_message_id)  # type: ignore[arg-type]
+        try:
+            await message.edit(embed=render.status_embed(job, queue_position=position))
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            log.warning("job %s: could not update the status message (%s)", job.id, exc)
+
+    async def wait_for_edits(self) -> None:
+        """Let pending status edits finish (used at shutdown and by tests)."""
+        while self._editing:
+            await asyncio.gather(*list(self._editing.values()), return_exceptions=True)
+
+    # -- results --------------------------------------------------------------------------------------
+    async def upload_limit(self, guild_id: int) -> int:
+        guild = self.client.get_guild(guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    async def post_result(self, job: Job, result: Result, *, nonce: str) -> int:
+        channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        reference = None
+        if job.status_message_id is not None:
+            reference = discord.MessageReference(
+                message_id=job.status_message_id, channel_id=job.channel_id, fail_if_not_exists=False
+            )
+        kwargs: dict[str, Any] = {
+            "content": render.result_content(job, result),
+            "embed": render.result_embed(job),
+            "nonce": nonce,
+            "reference": reference,
+            "allowed_mentions": discord.AllowedMentions(users=[discord.Object(job.user_id)], replied_user=False),
+        }
+        if self.view_factory is not None:
+            kwargs["view"] = self.view_factory(job)
+        if result.file is not None:
+            kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4")
+        message = await _send(channel, kwargs)
+        return message.id
+
+    async def direct_message_result(self, job: Job, result: Result) -> int:
+        try:
+            user = self.client.get_user(job.user_id) or await self.client.fetch_user(job.user_id)
+            channel = await user.create_dm()
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            raise PublishError(f"cannot open a direct message: {exc}", permanent=True) from exc
+        kwargs: dict[str, Any] = {
+            "content": render.result_content(job, result) + "\n(I could not post it in the channel you asked in.)",
+            "embed": render.result_embed(job),
+        }
+        if result.file is not None:
+            kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4")
+        message = await _send(channel, kwargs)
+        return message.id
+
+
+async def _send(channel: discord.abc.Messageable, kwargs: dict[str, Any]) -> discord.Message:
+    try:
+        return await channel.send(**kwargs)
+    except (discord.Forbidden, discord.NotFound) as exc:
+        raise PublishError(f"{exc.status} {exc.text}", permanent=True) from exc
+    except discord.HTTPException as exc:
+        # 413: the file is over the limit after all; other 4xx will not change on retry either.
+        permanent = 400 <= exc.status < 500 and exc.status != 429
+        raise PublishError(f"{exc.status} {exc.text}", permanent=permanent, too_large=exc.status == 413) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise PublishError(f"connection problem: {exc.__class__.__name__}", permanent=False) from exc
