@@ -25,8 +25,9 @@ from bot.core.lifecycle import JobLifecycle
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.ratelimit import RateLimiters
+from bot.core.schedule import poll_delay
 from bot.core.slots import ProviderSlots
-from bot.core.tracker import JobTracker
+from bot.core.tracker import JobTracker, PollSchedule
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.publisher import DiscordPublisher
 from bot.logs import setup_logging
@@ -50,8 +51,9 @@ class Application:
 
     def __init__(
         self, settings: Settings, *, clock: Clock | None = None, guild_ready_timeout: float = 2.0,
-        delivery_retry_delays: tuple[float, ...] = POST_RETRY_DELAYS,
+        delivery_retry_delays: tuple[float, ...] = POST_RETRY_DELAYS, poll_schedule: PollSchedule = poll_delay,
     ) -> None:
+        self.poll_schedule = poll_schedule
         self.settings = settings
         self.clock = clock or SystemClock()
         self.guild_ready_timeout = guild_ready_timeout
@@ -96,6 +98,7 @@ class Application:
         self.tracker = JobTracker(
             provider=self.provider, lifecycle=self.lifecycle, delivery=self.delivery, slots=self.slots,
             limiter=limiter, clock=self.clock, metrics=self.metrics, timeout_seconds=settings.job_timeout_seconds,
+            schedule=self.poll_schedule,
         )
         self.dispatcher = Dispatcher(
             provider=self.provider, lifecycle=self.lifecycle, tracker=self.tracker, slots=self.slots,

@@ -33,6 +33,10 @@ RESUME_CHECK_SECONDS = 1.0
 MAX_CONCURRENT_STATUS_CALLS = 16
 
 
+class PollSchedule(Protocol):
+    def __call__(self, checks_done: int, *, callback_expected_after: float | None = None) -> float: ...
+
+
 class DeliveryScheduler(Protocol):
     def schedule(self, job: Job) -> None: ...
 
@@ -53,7 +57,9 @@ class JobTracker:
     def __init__(
         self, *, provider: Provider, lifecycle: JobLifecycle, delivery: DeliveryScheduler, slots: ProviderSlots,
         limiter: SlidingWindowLimiter, clock: Clock, metrics: Metrics, timeout_seconds: float,
+        schedule: PollSchedule = poll_delay,
     ) -> None:
+        self.schedule = schedule
         self.provider = provider
         self.lifecycle = lifecycle
         self.delivery = delivery
@@ -79,7 +85,7 @@ class JobTracker:
         expected = self.provider.expected_seconds(job.request) if callback_expected else None
         self._tracked[job.id] = Tracked(job.id, job.provider_job_id, 0, expected)
         now = self.clock.monotonic()
-        first = RESUME_CHECK_SECONDS if resumed else poll_delay(0, callback_expected_after=expected)
+        first = RESUME_CHECK_SECONDS if resumed else self.schedule(0, callback_expected_after=expected)
         age = (self.clock.now() - job.submitted_at).total_seconds() if job.submitted_at else 0.0
         self._push(now + first, "poll", job.id)
         self._push(now + max(0.0, self.timeout_seconds - age), "deadline", job.id)
@@ -195,7 +201,7 @@ class JobTracker:
         self._reschedule(tracked)
 
     def _reschedule(self, tracked: Tracked) -> None:
-        delay = poll_delay(tracked.checks, callback_expected_after=tracked.callback_expected_after)
+        delay = self.schedule(tracked.checks, callback_expected_after=tracked.callback_expected_after)
         self._push(self.clock.monotonic() + delay, "poll", tracked.job_id)
 
     async def _time_out(self, job_id: str) -> None:
