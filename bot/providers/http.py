@@ -96,6 +96,9 @@ def status_error(answer: HttpAnswer, detail: str) -> ProviderError:
             ErrorKind.RATE_LIMITED, detail, retryable=True, status=status,
             retry_after=_retry_after(answer.headers),
         )
+    if status == 504:
+        # A gateway timed out waiting for the provider, which may have started the job anyway.
+        return ProviderError(ErrorKind.PROVIDER_DOWN, detail, retryable=True, maybe_started=True, status=status)
     if status >= 500:
         return ProviderError(ErrorKind.PROVIDER_DOWN, detail, retryable=True, status=status)
     return ProviderError(ErrorKind.INVALID_REQUEST, detail or f"HTTP {status}", status=status)

@@ -67,7 +67,7 @@ class FakeProviderServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/files/{name}", self._serve_video)
         self.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.runblob import FakeRunblob
+from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord(token="fake-bot-token")
+    await fake.start()
+    fake.point_discord_py()
+    fake.add_guild(GUILD, name="Video Club")
+    fake.add_channel(GUILD, CHANNEL, "general")
+    fake.add_channel(GUILD, OTHER_CHANNEL, "art")
+    fake.add_member(GUILD, ALICE, "alice")
+    fake.add_member(GUILD, BOB, "bob")
+    try:
+        yield fake
+    finally:
+        fake.restore_discord_py()
+        await fake.close()
+
+
+@pytest.fixture
+async def runblob() -> AsyncIterator[FakeRunblob]:
+    fake = FakeRunblob()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+async def sandbox_bot(discord_fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    harness = BotHarness(discord_fake, tmp_path)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+def runblob_harness(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path, **settings: object) -> BotHarness:
+    return BotHarness(discord_fake, tmp_path, kling_provider="runblob", runblob_api_key=runblob.api_key,
+                      runblob_base_url=runblob.base_url, **settings)
