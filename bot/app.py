@@ -171,29 +171,33 @@ class Application:
             log.info("resumed unfinished jobs: %s", counts)
 
     async def stop(self) -> None:
+        """Stop whatever `start` got as far as starting (it may have failed half-way)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for closer in (self.dispatcher.close, self.tracker.close, self.delivery.close,
-                       self.publisher.wait_for_edits, self.bot.close, self.runner.cleanup,
-                       self.session.close, self.database.close):
-            with suppress(Exception):
-                await closer()
+        closers = [("dispatcher", "close"), ("tracker", "close"), ("delivery", "close"),
+                   ("publisher", "wait_for_edits"), ("bot", "close"), ("runner", "cleanup"),
+                   ("session", "close"), ("database", "close")]
+        for owner, method in closers:
+            target = getattr(self, owner, None)
+            if target is not None:
+                with suppress(Exception):
+                    await getattr(target, method)()
 
     async def run_forever(self) -> None:
-        """Start, then wait until the gateway task ends or the process is told to stop."""
-        await self.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        gateway = self._tasks[-1]
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({gateway, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        """Start, then run until the gateway task ends or the process is told to stop."""
         try:
-            if gateway.done() and gateway.exception() is not None:
+            await self.start()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, stop.set)
+            gateway = self._tasks[-1]
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({gateway, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if gateway.done() and not gateway.cancelled() and gateway.exception() is not None:
                 raise gateway.exception()  # type: ignore[misc]
         finally:
             log.info("shutting down")

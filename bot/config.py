@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     max_concurrent_jobs: PositiveInt = 4
     poll_rate_per_minute: PositiveInt | None = None  # None: the provider's own documented limit
     job_timeout_seconds: PositiveInt = 900
+    provider_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0  # one provider HTTP request
 
     sandbox_pending_seconds: Annotated[float, Field(ge=0)] = 4.0
     sandbox_processing_seconds: Annotated[float, Field(ge=0)] = 20.0

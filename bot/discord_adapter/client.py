@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.video",)
 
+# The bot never joins voice; discord.py's warnings about missing voice libraries would only confuse.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 
 @dataclass
 class Services:

@@ -21,6 +21,8 @@ def _secret(value: SecretStr | None) -> str:
 
 def build_provider(settings: Settings, session: aiohttp.ClientSession, *, listener_url: str) -> Provider:
     """The adapter for `KLING_PROVIDER`. `listener_url` is where the bot's own HTTP listener answers."""
+    seconds = settings.provider_timeout_seconds
+    timeout = aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds))
     match settings.kling_provider:
         case ProviderName.SANDBOX:
             return SandboxProvider(
@@ -28,16 +30,24 @@ def build_provider(settings: Settings, session: aiohttp.ClientSession, *, listen
                 pending=settings.sandbox_pending_seconds, processing=settings.sandbox_processing_seconds,
             )
         case ProviderName.RUNBLOB:
-            return RunblobProvider(session, _secret(settings.runblob_api_key), str(settings.runblob_base_url))
+            return RunblobProvider(
+                session, _secret(settings.runblob_api_key), str(settings.runblob_base_url), timeout=timeout
+            )
         case ProviderName.SEGMIND:
-            return SegmindProvider(session, _secret(settings.segmind_api_key), str(settings.segmind_base_url))
+            return SegmindProvider(
+                session, _secret(settings.segmind_api_key), str(settings.segmind_base_url), timeout=timeout
+            )
         case ProviderName.COMETAPI:
-            return CometapiProvider(session, _secret(settings.cometapi_key), str(settings.cometapi_base_url))
+            return CometapiProvider(
+                session, _secret(settings.cometapi_key), str(settings.cometapi_base_url), timeout=timeout
+            )
         case ProviderName.RUNBASE:
-            return RunbaseProvider(session, _secret(settings.runbase_api_key), str(settings.runbase_base_url))
+            return RunbaseProvider(
+                session, _secret(settings.runbase_api_key), str(settings.runbase_base_url), timeout=timeout
+            )
         case ProviderName.KLING:
             return KlingProvider(
                 session, _secret(settings.kling_access_key), _secret(settings.kling_secret_key),
-                str(settings.kling_base_url),
+                str(settings.kling_base_url), timeout=timeout,
             )
     raise NotImplementedError(f"unknown provider {settings.kling_provider.value}")

@@ -1,0 +1,27 @@
+# The bot as a container: slim Python, a non-root user, the database on a volume, a health check.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DATABASE_PATH=/data/bot.sqlite3 \
+    HTTP_HOST=0.0.0.0 \
+    HTTP_PORT=8080
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY cogs ./cogs
+COPY storage ./storage
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 10001 kling \
+    && mkdir -p /data \
+    && chown kling:kling /data
+
+USER kling
+VOLUME ["/data"]
+EXPOSE 8080
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=40s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HTTP_PORT', '8080'), timeout=4)"
+
+CMD ["kling-bot"]
