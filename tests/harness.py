@@ -12,6 +12,7 @@ import aiosqlite
 
 from bot.app import Application
 from bot.config import Settings, load_settings
+from bot.core.clock import Clock
 from bot.core.models import Job, JobStatus
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 
@@ -31,7 +32,8 @@ def fast_schedule(checks_done: int, *, callback_expected_after: float | None = N
 class BotHarness:
     """Starts and restarts the real application; tests drive it through the fakes only."""
 
-    def __init__(self, discord: FakeDiscord, tmp_path: Path, **settings: Any) -> None:
+    def __init__(self, discord: FakeDiscord, tmp_path: Path, *, clock: Clock | None = None, **settings: Any) -> None:
+        self.clock = clock
         self.discord = discord
         self.tmp_path = tmp_path
         self.overrides = settings
@@ -53,8 +55,8 @@ class BotHarness:
         return load_settings(**base)
 
     async def start(self) -> Application:
-        app = Application(self.settings(), guild_ready_timeout=0.05, delivery_retry_delays=(0.05, 0.1, 0.2),
-                          poll_schedule=self.poll_schedule)
+        app = Application(self.settings(), clock=self.clock, guild_ready_timeout=0.05,
+                          delivery_retry_delays=(0.05, 0.1, 0.2), poll_schedule=self.poll_schedule)
         await app.start()
         await asyncio.wait_for(app.bot.wait_until_ready(), timeout=10)
         self.app = app
