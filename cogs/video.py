@@ -193,7 +193,7 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
                                                 prompt=self.prompt.value)
         await start_job(services, interaction, submission)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
 
 

@@ -49,7 +49,7 @@ class FairQueue:
     def order(self) -> list[str]:
         """Every queued job in the order it would be dispatched."""
         lines = [list(line) for line in self._lines.values()]
-        result = []
+        result: list[str] = []
         for depth in range(max((len(line) for line in lines), default=0)):
             result.extend(line[depth] for line in lines if depth < len(line))
         return result

@@ -12,8 +12,9 @@ import contextlib
 import heapq
 import itertools
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.core.clock import Clock
 from bot.core.errors import explain
@@ -154,8 +155,8 @@ class JobTracker:
             await self.limiter.acquire()
             self._spawn(self._check(tracked))
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

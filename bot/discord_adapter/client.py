@@ -46,7 +46,7 @@ class KlingBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.tree.on_error = handle_command_error
+        self.tree.error(handle_command_error)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
