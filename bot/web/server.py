@@ -59,9 +59,8 @@ class Routes:
 
     async def callback(self, request: web.Request) -> web.Response:
         """A provider webhook. Nothing changes unless the token, the job and the body all check out."""
-        deps = self.deps
         outcome, response = await self._callback(request)
-        deps.metrics.callbacks[outcome] += 1
+        self.deps.metrics.callbacks[outcome] += 1
         return response
 
     async def _callback(self, request: web.Request) -> tuple[str, web.Response]:
