@@ -25,6 +25,8 @@ class JobStatus(enum.StrEnum):
 
 
 IN_FLIGHT = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.PROCESSING)
+# What counts against MAX_ACTIVE_JOBS_PER_USER: in flight, or finished and not yet posted.
+ACTIVE = (*IN_FLIGHT, JobStatus.COMPLETED)
 
 # from -> the statuses it may move to. The store enforces these with conditional updates.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
