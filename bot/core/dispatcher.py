@@ -3,6 +3,11 @@
 A submit is retried only when the provider surely started nothing (connection refused, 429, a 5xx
 answer). When the request went out and no clear answer came back, the job is failed for
 reconciliation and refunded: sending it again could bill the account twice.
+
+Queued jobs show their position in their status message. Positions are refreshed at most once every
+`position_refresh` seconds, only for jobs whose position changed, and beyond the first
+`EXACT_POSITIONS` only when a job has moved up by a fifth or more: a long queue costs each job a
+handful of edits, not one per dispatch.
 """
 
 from __future__ import annotations
@@ -29,6 +34,17 @@ UNCERTAIN_SUBMIT = (
     "Your credits were refunded; please try again."
 )
 RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+EXACT_POSITIONS = 10
+POSITION_REFRESH_SECONDS = 1.0
+
+
+def worth_showing(position: int, shown: int | None) -> bool:
+    """Whether a queued job's status message should be edited to show its new position."""
+    if shown is None:
+        return True
+    if position == shown:
+        return False
+    return position <= EXACT_POSITIONS or abs(shown - position) * 5 >= shown
 
 
 class Dispatcher:
@@ -36,6 +52,7 @@ class Dispatcher:
         self, *, provider: Provider, lifecycle: JobLifecycle, tracker: JobTracker, slots: ProviderSlots,
         clock: Clock, metrics: Metrics, callback_url: Callable[[Job], str | None], give_up_after: float,
         submit_limiter: SlidingWindowLimiter | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        position_refresh: float = POSITION_REFRESH_SECONDS,
     ) -> None:
         self.provider = provider
         self.lifecycle = lifecycle
@@ -47,14 +64,22 @@ class Dispatcher:
         self.give_up_after = give_up_after
         self.submit_limiter = submit_limiter
         self.retry_delays = retry_delays
+        self.position_refresh = position_refresh
         self.queue = FairQueue()
         self._work = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: dict[str, Job] = {}  # what the status messages of queued jobs need
+        self._shown: dict[str, int] = {}  # the position each queued job's status message shows
+        self._refresher: asyncio.Task[None] | None = None
+        self._refresh_again = False
 
     def enqueue(self, job: Job) -> int:
-        """Queue a job for submission; returns its position (1 = next)."""
+        """Queue a job for submission; returns its position (1 = next). Its status message is told its
+        position when it has to wait."""
         self.queue.push(job.user_id, job.id)
+        self._queued[job.id] = job
         self._work.set()
+        self._positions_changed()
         return self.queue.position(job.id) or 1
 
     def position(self, job_id: str) -> int | None:
@@ -69,9 +94,43 @@ class Dispatcher:
                 await self._work.wait()
                 continue
             self.slots.take(job_id)
+            self._queued.pop(job_id, None)
+            self._shown.pop(job_id, None)
+            self._positions_changed()
             task = asyncio.create_task(self._submit(job_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    # -- queue positions --------------------------------------------------------------------------
+    def _positions_changed(self) -> None:
+        if self._refresher is not None and not self._refresher.done():
+            self._refresh_again = True  # the running refresher goes round once more
+            return
+        try:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_positions())
+        except RuntimeError:  # no event loop (a synchronous caller): nothing to show anyway
+            self._refresher = None
+
+    async def _refresh_positions(self) -> None:
+        try:
+            while True:
+                self._refresh_again = False
+                await self._show_positions()
+                await asyncio.sleep(self.position_refresh)  # real time: this paces Discord edits
+                if not self._refresh_again:
+                    return
+        except Exception:
+            log.exception("could not refresh queue positions")
+
+    async def _show_positions(self) -> None:
+        free = max(0, self.slots.limit - self.slots.in_use)
+        for position, job_id in enumerate(self.queue.order(), start=1):
+            job = self._queued.get(job_id)
+            if job is None or position <= free:  # about to be submitted: no point in an edit
+                continue
+            if worth_showing(position, self._shown.get(job_id)):
+                self._shown[job_id] = position
+                await self.lifecycle.publisher.show_status(job, queue_position=position)
 
     async def _submit(self, job_id: str) -> None:
         try:
@@ -145,6 +204,7 @@ class Dispatcher:
                                   detail=str(error), submitting_since=None)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *([self._refresher] if self._refresher is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+import heapq
+import itertools
+from collections import deque
 
 
 class FairQueue:
-    """Each member has a line of their own; dispatch takes one job from each member in turn."""
+    """Each member has a line of their own; dispatch takes one job from each member in turn.
+
+    Every member's next job carries a round number: one more than their previous job's, and never less
+    than the round being dispatched now. The next job out is the one with the lowest round, and among
+    equal rounds the one whose member's turn came longest ago. For members already waiting that is plain
+    round-robin; a member who joins while another's burst is under way goes next, not behind the member
+    who has just had a turn, and sending one job at a time gains nothing over queueing them all.
+    """
 
     def __init__(self) -> None:
-        self._lines: OrderedDict[int, deque[str]] = OrderedDict()
+        self._lines: dict[int, deque[str]] = {}
+        self._rank: dict[int, tuple[int, int]] = {}  # member -> (round of their next job, when it queued)
+        # Members whose line emptied: the round their next job gets (the queue running dry between one
+        # member's jobs must not let them start a fresh round ahead of a member who is waiting).
+        self._next_round: dict[int, int] = {}
+        self._round = 0  # the round of the job dispatched last
         self._owner: dict[str, int] = {}
+        self._turns = itertools.count()
 
     def __len__(self) -> int:
         return len(self._owner)
@@ -21,19 +36,26 @@ class FairQueue:
     def push(self, user_id: int, job_id: str) -> None:
         if job_id in self._owner:
             return
-        self._lines.setdefault(user_id, deque()).append(job_id)
+        if user_id not in self._lines:
+            self._lines[user_id] = deque()
+            start = max(self._round, self._next_round.pop(user_id, 0))
+            self._rank[user_id] = (start, next(self._turns))
+        self._lines[user_id].append(job_id)
         self._owner[job_id] = user_id
 
     def pop(self) -> str | None:
-        """The next job in round-robin order, or None when empty."""
-        if not self._lines:
+        """The next job in fair order, or None when empty."""
+        if not self._rank:
             return None
-        user_id, line = next(iter(self._lines.items()))
+        user_id = min(self._rank, key=self._rank.__getitem__)
+        line = self._lines[user_id]
         job_id = line.popleft()
         del self._owner[job_id]
-        del self._lines[user_id]
+        self._round = self._rank[user_id][0]
         if line:
-            self._lines[user_id] = line  # back of the rotation
+            self._rank[user_id] = (self._round + 1, next(self._turns))  # back of the rotation
+        else:
+            self._drop(user_id, self._round + 1)
         return job_id
 
     def remove(self, job_id: str) -> bool:
@@ -43,15 +65,29 @@ class FairQueue:
         line = self._lines[user_id]
         line.remove(job_id)
         if not line:
-            del self._lines[user_id]
+            self._drop(user_id, self._rank[user_id][0])
         return True
 
+    def _drop(self, user_id: int, next_round: int) -> None:
+        del self._lines[user_id]
+        del self._rank[user_id]
+        self._next_round[user_id] = next_round
+        if len(self._next_round) > 2 * len(self._lines) + 100:  # forget what no longer holds anyone back
+            self._next_round = {u: r for u, r in self._next_round.items() if r > self._round}
+
     def order(self) -> list[str]:
-        """Every queued job in the order it would be dispatched."""
-        lines = [list(line) for line in self._lines.values()]
-        result: list[str] = []
-        for depth in range(max((len(line) for line in lines), default=0)):
-            result.extend(line[depth] for line in lines if depth < len(line))
+        """Every queued job in the order it would be dispatched (what `pop` would do, without popping)."""
+        heap = [(served, turn, user_id, 0) for user_id, (served, turn) in self._rank.items()]
+        heapq.heapify(heap)
+        turns = itertools.count(max((turn for _, turn in self._rank.values()), default=0) + 1)
+        lines = {user_id: list(line) for user_id, line in self._lines.items()}
+        result = []
+        while heap:
+            served, _, user_id, depth = heapq.heappop(heap)
+            line = lines[user_id]
+            result.append(line[depth])
+            if depth + 1 < len(line):
+                heapq.heappush(heap, (served + 1, next(turns), user_id, depth + 1))
         return result
 
     def position(self, job_id: str) -> int | None:

@@ -10,7 +10,10 @@ from bot.core.clock import Clock
 from bot.core.dispatcher import Dispatcher
 from bot.core.errors import InvalidRequest
 from bot.core.models import Job, JobStatus, VideoRequest
+from bot.core.moderation import ModerationService
+from bot.core.quotas import QuotaService
 from bot.providers.base import Capabilities
+from storage.database import Database
 from storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
@@ -47,15 +50,24 @@ def new_job_id() -> str:
 
 
 class JobService:
+    """Without `quotas` (and the `database` its charge shares a transaction with) nothing is charged;
+    without `moderation` no server rules apply. The application always passes all three."""
+
     def __init__(
         self, *, store: JobStore, dispatcher: Dispatcher, capabilities: Capabilities, provider_name: str,
-        clock: Clock,
+        clock: Clock, database: Database | None = None, quotas: QuotaService | None = None,
+        moderation: ModerationService | None = None,
     ) -> None:
+        if quotas is not None and database is None:
+            raise ValueError("charging quotas needs the database the job is inserted in")
         self.store = store
         self.dispatcher = dispatcher
         self.capabilities = capabilities
         self.provider_name = provider_name
         self.clock = clock
+        self.database = database
+        self.quotas = quotas
+        self.moderation = moderation
 
     def build_request(self, submission: Submission) -> VideoRequest:
         """Check a submission against the provider's capabilities; raises InvalidRequest saying what to fix."""
@@ -109,15 +121,26 @@ class JobService:
                 )
 
     async def accept(self, submission: Submission) -> Job:
-        """Validate and record the job as queued. Nothing goes to the provider until `start`."""
+        """Validate, apply the server's rules, and record the job as queued with its charge reserved in the
+        same transaction. Raises a UserFacingError (nothing charged) when it cannot be accepted. Nothing
+        goes to the provider until `start`."""
         request = self.build_request(submission)
+        if self.moderation is not None:
+            await self.moderation.check_submission(
+                submission.guild_id, submission.channel_id, (request.prompt, request.negative_prompt)
+            )
         now = self.clock.now()
         job = Job(
             id=new_job_id(), guild_id=submission.guild_id, channel_id=submission.channel_id,
             user_id=submission.user_id, request=request, provider=self.provider_name, status=JobStatus.QUEUED,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, cost=self.quotas.cost(request) if self.quotas is not None else 0,
         )
-        await self.store.insert(job)
+        if self.quotas is None or self.database is None:
+            await self.store.insert(job)
+            return job
+        async with self.database.transaction() as connection:
+            await self.store.insert(job, connection=connection)
+            await self.quotas.reserve(connection, job)  # raises QuotaExceeded: the insert rolls back too
         return job
 
     async def start(self, job: Job, status_message_id: int | None) -> int:

@@ -1,0 +1,340 @@
+"""Credits: what a job costs, the period they count in, the charge taken when a job is accepted, refunds,
+and what moderators change. Every change is a ledger row (storage/quotas.py); balances are sums over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiosqlite
+
+from bot.config import QuotaPeriod, Settings
+from bot.core.clock import Clock
+from bot.core.errors import InvalidRequest, QuotaExceeded
+from bot.core.models import ACTIVE, Job, VideoRequest
+from bot.core.moderation import Actor, ModerationService
+from storage.database import Database
+from storage.guild_settings import GuildSettingsStore
+from storage.quotas import LedgerEntry, LedgerKind, QuotaStore, Usage
+
+log = logging.getLogger(__name__)
+
+MAX_CREDITS = 1_000_000  # the largest limit or grant a moderator can type
+HISTORY_PAGE_SIZE = 10
+PERIOD_WORDS = {QuotaPeriod.DAY: "today", QuotaPeriod.WEEK: "this week", QuotaPeriod.MONTH: "this month"}
+PERIOD_UNITS = {QuotaPeriod.DAY: "day", QuotaPeriod.WEEK: "week", QuotaPeriod.MONTH: "month"}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One quota period in UTC: a day, a week starting Monday 00:00, or a calendar month."""
+
+    kind: QuotaPeriod
+    start: datetime
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        return self.start.date().isoformat()
+
+    @property
+    def word(self) -> str:
+        """"today", "this week" or "this month"."""
+        return PERIOD_WORDS[self.kind]
+
+    @property
+    def unit(self) -> str:
+        return PERIOD_UNITS[self.kind]
+
+
+def period_at(now: datetime, kind: QuotaPeriod) -> Period:
+    now = now.astimezone(UTC)
+    day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    if kind is QuotaPeriod.DAY:
+        return Period(kind, day, day + timedelta(days=1))
+    if kind is QuotaPeriod.WEEK:
+        start = day - timedelta(days=day.weekday())
+        return Period(kind, start, start + timedelta(days=7))
+    start = day.replace(day=1)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return Period(kind, start, end)
+
+
+def job_cost(request: VideoRequest, multipliers: Mapping[str, int]) -> int:
+    """duration x mode multiplier (a mode missing from MODE_MULTIPLIERS counts as 1)."""
+    return request.duration * multipliers.get(request.mode.lower(), 1)
+
+
+def mode_name(mode: str) -> str:
+    return "4K" if mode.lower() == "4k" else mode
+
+
+def wait_words(delta: timedelta) -> str:
+    """A short, rounded-up duration: "3 h 12 min", "2 d 5 h", "1 min"."""
+    minutes = max(1, math.ceil(delta.total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPolicy:
+    """The operator's defaults (environment); servers override the pool and the default limit."""
+
+    default_user_quota: int
+    default_guild_pool: int
+    period: QuotaPeriod
+    multipliers: Mapping[str, int]
+    max_active_jobs: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QuotaPolicy:
+        return cls(
+            default_user_quota=settings.default_user_quota, default_guild_pool=settings.default_guild_pool,
+            period=settings.quota_period, multipliers={k.lower(): v for k, v in settings.mode_multipliers.items()},
+            max_active_jobs=settings.max_active_jobs_per_user,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A member's credits in the current period, and their server's pool."""
+
+    guild_id: int
+    user_id: int
+    period: Period
+    limit: int
+    limit_is_default: bool
+    granted: int
+    used: int
+    pool_limit: int  # 0: no pool
+    pool_used: int
+    active_jobs: int = 0
+
+    @property
+    def allowance(self) -> int:
+        return self.limit + self.granted
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowance - self.used)
+
+    @property
+    def pool_remaining(self) -> int | None:
+        return max(0, self.pool_limit - self.pool_used) if self.pool_limit else None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolBalance:
+    guild_id: int
+    period: Period
+    limit: int  # 0: no pool
+    used: int
+    is_default: bool
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    entries: list[LedgerEntry]
+    page: int
+    pages: int
+    total: int
+    user_id: int | None
+
+
+class QuotaService:
+    """Implements JobLifecycle's `Refunder`: a failed job's charge is given back exactly once."""
+
+    def __init__(self, *, database: Database, store: QuotaStore, guilds: GuildSettingsStore,
+                 moderation: ModerationService, policy: QuotaPolicy, clock: Clock) -> None:
+        self.database = database
+        self.store = store
+        self.guilds = guilds
+        self.moderation = moderation
+        self.policy = policy
+        self.clock = clock
+
+    def period(self) -> Period:
+        return period_at(self.clock.now(), self.policy.period)
+
+    def cost(self, request: VideoRequest) -> int:
+        return job_cost(request, self.policy.multipliers)
+
+    # -- the charge ----------------------------------------------------------------------------------
+    async def reserve(self, connection: aiosqlite.Connection, job: Job) -> None:
+        """Charge `job.cost` to its member and server, inside the transaction that inserted the job.
+        Raises QuotaExceeded (saying why and when to try again) when there is no room; the caller's
+        transaction then rolls back, job and all."""
+        period = self.period()
+        usage = await self.store.usage(connection, job.guild_id, job.user_id, period.key,
+                                       active_statuses=tuple(s.value for s in ACTIVE), excluding_job=job.id)
+        balance = self._balance(job.guild_id, job.user_id, period, usage)
+        refusal = self._refusal(balance, job)
+        if refusal:
+            raise QuotaExceeded(refusal)
+        await self.store.append(connection, LedgerEntry(
+            LedgerKind.RESERVE, job.guild_id, period.key, self.clock.now(), user_id=job.user_id,
+            actor_id=job.user_id, amount=job.cost, job_id=job.id,
+        ))
+
+    def _refusal(self, balance: Balance, job: Job) -> str | None:
+        cost, period = job.cost, balance.period
+        video = f"a {job.request.duration} s {mode_name(job.request.mode)} video costs {cost}"
+        resets = f"Resets in {wait_words(period.end - self.clock.now())}."
+        if balance.allowance == 0:
+            return ("Your video limit on this server is 0 credits, so you cannot make videos here for now. "
+                    "Ask a moderator if you think that is a mistake.")
+        if balance.used + cost > balance.allowance:
+            left = f"You have {balance.remaining} of {balance.allowance} credits left {period.word}; {video}."
+            if cost > balance.allowance:
+                return f"{left} That is more than your whole allowance, so choose a shorter video or a cheaper mode."
+            return f"{left} {resets}"
+        if balance.pool_limit and balance.pool_used + cost > balance.pool_limit:
+            left = (f"The server's shared pool has {balance.pool_remaining} of {balance.pool_limit} credits left "
+                    f"{period.word}; {video}.")
+            if cost > balance.pool_limit:
+                return f"{left} That is more than the whole pool, so choose a shorter video or a cheaper mode."
+            return f"{left} {resets}"
+        limit = self.policy.max_active_jobs
+        if balance.active_jobs >= limit:
+            return (f"You already have {balance.active_jobs} video{'s' if balance.active_jobs != 1 else ''} in "
+                    f"progress, the most one member can have at a time ({limit}). "
+                    "Try again when one of them is done.")
+        return None
+
+    async def refund(self, job: Job, reason: str) -> None:
+        """Give a failed job's charge back (into the period it was charged in). Safe to call any number
+        of times: only the first call for a job writes a refund."""
+        refunded = await self.store.refund(job.id, self.clock.now(), reason[:300])
+        if refunded is not None:
+            log.info("job %s: refunded %d credits", job.id, refunded, extra={"job_id": job.id})
+
+    async def refund_missed(self) -> int:
+        """At start-up: refund failed jobs whose refund was never written (the bot stopped in between)."""
+        job_ids = await self.store.failed_without_refund()
+        for job_id in job_ids:
+            await self.store.refund(job_id, self.clock.now(), "refunded at start-up")
+        if job_ids:
+            log.info("refunded %d failed job(s) that had not been refunded", len(job_ids))
+        return len(job_ids)
+
+    # -- balances --------------------------------------------------------------------------------------
+    def _balance(self, guild_id: int, user_id: int, period: Period, usage: Usage) -> Balance:
+        default = usage.default_quota if usage.default_quota is not None else self.policy.default_user_quota
+        return Balance(
+            guild_id=guild_id, user_id=user_id, period=period,
+            limit=usage.member_limit if usage.member_limit is not None else default,
+            limit_is_default=usage.member_limit is None, granted=usage.granted, used=usage.used,
+            pool_limit=usage.pool_limit if usage.pool_limit is not None else self.policy.default_guild_pool,
+            pool_used=usage.pool_used, active_jobs=usage.active_jobs,
+        )
+
+    async def balance(self, guild_id: int, user_id: int) -> Balance:
+        period = self.period()
+        async with self.database.reading() as connection:
+            usage = await self.store.usage(connection, guild_id, user_id, period.key)
+        return self._balance(guild_id, user_id, period, usage)
+
+    async def show(self, viewer: Actor, user_id: int | None = None) -> Balance:
+        """`/quota show`: anyone sees their own; only moderators see another member's."""
+        target = viewer.user_id if user_id is None else user_id
+        if target != viewer.user_id:
+            await self.moderation.require_moderator(viewer)
+        return await self.balance(viewer.guild_id, target)
+
+    async def pool(self, guild_id: int) -> PoolBalance:
+        period = self.period()
+        async with self.database.reading() as connection:
+            usage = await self.store.usage(connection, guild_id, 0, period.key)
+        return self._pool(guild_id, period, usage)
+
+    def _pool(self, guild_id: int, period: Period, usage: Usage) -> PoolBalance:
+        is_default = usage.pool_limit is None
+        limit = self.policy.default_guild_pool if usage.pool_limit is None else usage.pool_limit
+        return PoolBalance(guild_id, period, limit, usage.pool_used, is_default)
+
+    # -- moderator changes -------------------------------------------------------------------------------
+    async def set_limit(self, actor: Actor, user_id: int, credits: int) -> Balance:
+        """A member's own per-period limit (0 stops them)."""
+        _check_amount(credits, allow_zero=True)
+        period = self.period()
+        async with self.database.transaction() as connection:
+            before = await self.store.member_limit(connection, actor.guild_id, user_id)
+            await self.store.set_member_limit(connection, actor.guild_id, user_id, credits)
+            await self.store.append(connection, LedgerEntry(
+                LedgerKind.LIMIT, actor.guild_id, period.key, self.clock.now(), user_id=user_id,
+                actor_id=actor.user_id, amount=credits,
+                detail=f"was {before}" if before is not None else "was the server default",
+            ))
+        return await self.balance(actor.guild_id, user_id)
+
+    async def grant(self, actor: Actor, user_id: int, credits: int) -> Balance:
+        """Extra credits for a member in the current period."""
+        _check_amount(credits, allow_zero=False)
+        async with self.database.transaction() as connection:
+            await self.store.append(connection, LedgerEntry(
+                LedgerKind.GRANT, actor.guild_id, self.period().key, self.clock.now(), user_id=user_id,
+                actor_id=actor.user_id, amount=credits,
+            ))
+        return await self.balance(actor.guild_id, user_id)
+
+    async def reset(self, actor: Actor, user_id: int) -> tuple[int, Balance]:
+        """Clear what a member has used this period (grants stay); returns the credits cleared."""
+        period = self.period()
+        async with self.database.transaction() as connection:
+            used = await self.store.used(connection, actor.guild_id, user_id, period.key)
+            await self.store.append(connection, LedgerEntry(
+                LedgerKind.RESET, actor.guild_id, period.key, self.clock.now(), user_id=user_id,
+                actor_id=actor.user_id, amount=used,
+            ))
+        return used, await self.balance(actor.guild_id, user_id)
+
+    async def set_pool(self, actor: Actor, credits: int) -> PoolBalance:
+        """The server's shared pool per period (0: no pool)."""
+        _check_amount(credits, allow_zero=True)
+        async with self.database.transaction() as connection:
+            await self.guilds.set_pool_limit(connection, actor.guild_id, credits)
+            await self.store.append(connection, LedgerEntry(
+                LedgerKind.POOL, actor.guild_id, self.period().key, self.clock.now(), actor_id=actor.user_id,
+                amount=credits,
+            ))
+        return await self.pool(actor.guild_id)
+
+    async def set_default(self, actor: Actor, credits: int) -> int:
+        """The per-period limit of every member without one of their own."""
+        _check_amount(credits, allow_zero=True)
+        async with self.database.transaction() as connection:
+            await self.guilds.set_default_quota(connection, actor.guild_id, credits)
+            await self.store.append(connection, LedgerEntry(
+                LedgerKind.DEFAULT, actor.guild_id, self.period().key, self.clock.now(), actor_id=actor.user_id,
+                amount=credits,
+            ))
+        return credits
+
+    async def history(self, guild_id: int, user_id: int | None = None, page: int = 1) -> HistoryPage:
+        """The ledger, newest first, `HISTORY_PAGE_SIZE` rows a page (the last page when `page` is past it)."""
+        page = max(1, page)
+        entries, total = await self.store.history(guild_id, user_id, offset=(page - 1) * HISTORY_PAGE_SIZE,
+                                                  limit=HISTORY_PAGE_SIZE)
+        pages = max(1, math.ceil(total / HISTORY_PAGE_SIZE))
+        if page > pages:
+            return await self.history(guild_id, user_id, pages)
+        return HistoryPage(entries, page, pages, total, user_id)
+
+
+def _check_amount(credits: int, *, allow_zero: bool) -> None:
+    lowest = 0 if allow_zero else 1
+    if not lowest <= credits <= MAX_CREDITS:
+        raise InvalidRequest(f"The number of credits must be between {lowest} and {MAX_CREDITS:,}.")

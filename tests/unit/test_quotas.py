@@ -1,0 +1,356 @@
+"""Credits against real SQLite: the charge in the insert's transaction, races, refunds, periods, moderator changes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import QuotaPeriod
+from bot.core.errors import NotAllowed, QuotaExceeded, UserFacingError
+from bot.core.jobs import JobService, Submission
+from bot.core.lifecycle import JobLifecycle
+from bot.core.models import Job, JobStatus, VideoRequest
+from bot.core.moderation import Actor, ModerationService
+from bot.core.quotas import QuotaPolicy, QuotaService, job_cost, period_at, wait_words
+from bot.providers.base import Capabilities, RateLimit
+from storage.database import Database
+from storage.guild_settings import GuildSettingsStore
+from storage.jobs import JobStore
+from storage.quotas import LedgerKind, QuotaStore
+from tests.clock import FakeClock
+
+GUILD = 1
+CHANNEL = 2
+ALICE, BOB, CAROL, MOD = 10, 11, 12, 99
+CAPS = Capabilities(durations=(5, 10, 15), modes=("std", "pro", "4k"), push=False, rate_limit=RateLimit(60, 60))
+
+
+class SilentPublisher:
+    async def show_status(self, job: Job, *, queue_position: int | None = None) -> None:
+        return None
+
+
+@dataclass
+class World:
+    database: Database
+    clock: FakeClock
+    store: JobStore
+    quotas: QuotaService
+    moderation: ModerationService
+    jobs: JobService
+    lifecycle: JobLifecycle
+
+    async def video(self, user: int = ALICE, duration: int = 5, mode: str = "std", prompt: str = "a fox") -> Job:
+        return await self.jobs.accept(Submission(
+            guild_id=GUILD, channel_id=CHANNEL, user_id=user, prompt=prompt, duration=duration, aspect="16:9",
+            mode=mode,
+        ))
+
+    async def ledger(self) -> list[Any]:
+        async with self.database.reading() as connection, connection.execute(
+            "SELECT * FROM quota_ledger ORDER BY id"
+        ) as cursor:
+            return list(await cursor.fetchall())
+
+
+async def make_world(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> World:
+    database = await Database.open(tmp_path / "bot.sqlite3")
+    clock = clock or FakeClock()
+    store = JobStore(database)
+    guilds = GuildSettingsStore(database)
+    moderation = ModerationService(guilds)
+    values: dict[str, Any] = {"default_user_quota": 60, "default_guild_pool": 0, "period": QuotaPeriod.DAY,
+                              "multipliers": {"std": 1, "pro": 2, "4k": 4}, "max_active_jobs": 100}
+    values.update(policy)
+    quotas = QuotaService(database=database, store=QuotaStore(database), guilds=guilds, moderation=moderation,
+                          policy=QuotaPolicy(**values), clock=clock)
+    jobs = JobService(store=store, dispatcher=None, capabilities=CAPS, provider_name="runblob",  # type: ignore[arg-type]
+                      clock=clock, database=database, quotas=quotas, moderation=moderation)
+    lifecycle = JobLifecycle(store, SilentPublisher(), clock, refunder=quotas)
+    return World(database, clock, store, quotas, moderation, jobs, lifecycle)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = await make_world(tmp_path)
+    yield w
+    await w.database.close()
+
+
+def moderator() -> Actor:
+    return Actor(GUILD, MOD, permissions=1 << 5)
+
+
+async def outcomes(coros: list[Any]) -> tuple[list[Job], list[BaseException]]:
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    accepted = [r for r in results if isinstance(r, Job)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    return accepted, refused
+
+
+# -- periods and costs ---------------------------------------------------------------------------------
+def test_periods_are_utc_days_mondays_and_months() -> None:
+    at = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)  # a Friday
+    day = period_at(at, QuotaPeriod.DAY)
+    assert (day.start, day.end) == (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    week = period_at(at, QuotaPeriod.WEEK)
+    assert (week.start, week.end) == (datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
+    assert week.start.weekday() == 0
+    december = period_at(datetime(2026, 12, 31, 12, tzinfo=UTC), QuotaPeriod.MONTH)
+    assert (december.start, december.end) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert period_at(datetime(2026, 11, 23, 0, 0, tzinfo=UTC), QuotaPeriod.WEEK).key == "2026-11-23"
+
+
+def test_cost_is_duration_times_the_mode_multiplier() -> None:
+    multipliers = {"std": 1, "pro": 2, "4k": 4}
+    assert job_cost(VideoRequest("x", 10, "16:9", "std"), multipliers) == 10
+    assert job_cost(VideoRequest("x", 10, "16:9", "pro"), multipliers) == 20
+    assert job_cost(VideoRequest("x", 15, "16:9", "4k"), multipliers) == 60
+
+
+def test_wait_words_round_up() -> None:
+    from datetime import timedelta
+    assert wait_words(timedelta(hours=3, minutes=11, seconds=1)) == "3 h 12 min"
+    assert wait_words(timedelta(seconds=5)) == "1 min"
+    assert wait_words(timedelta(days=2, hours=5)) == "2 d 5 h"
+    assert wait_words(timedelta(hours=2)) == "2 h"
+
+
+# -- races -------------------------------------------------------------------------------------------------
+async def test_twenty_simultaneous_accepts_with_room_for_three(tmp_path: Path) -> None:
+    w = await make_world(tmp_path, default_user_quota=30)
+    try:
+        accepted, refused = await outcomes([w.video(duration=10) for _ in range(20)])
+        assert len(accepted) == 3 and len(refused) == 17
+        assert all(isinstance(e, QuotaExceeded) for e in refused)
+        balance = await w.quotas.balance(GUILD, ALICE)
+        assert (balance.used, balance.remaining) == (30, 0)
+        assert len(await w.store.recent_for_user(GUILD, ALICE, 50)) == 3  # refused jobs rolled back
+        ledger = await w.ledger()
+        assert [row["kind"] for row in ledger] == ["reserve"] * 3
+        assert {row["job_id"] for row in ledger} == {job.id for job in accepted}
+    finally:
+        await w.database.close()
+
+
+async def test_twenty_simultaneous_accepts_against_a_small_pool(tmp_path: Path) -> None:
+    w = await make_world(tmp_path, default_user_quota=100, default_guild_pool=50)
+    try:
+        users = [ALICE, BOB, CAROL]
+        accepted, refused = await outcomes([w.video(user=users[i % 3], duration=10) for i in range(20)])
+        assert len(accepted) == 5 and len(refused) == 15
+        assert all("shared pool" in str(e) for e in refused)
+        pool = await w.quotas.pool(GUILD)
+        assert (pool.used, pool.remaining) == (50, 0)
+        # Fail two: the pool gets them back, exactly; the ledger balances.
+        for job in accepted[:2]:
+            await w.lifecycle.fail(job.id, JobStatus.QUEUED, "provider refused")
+        assert (await w.quotas.pool(GUILD)).used == 30
+        ledger = await w.ledger()
+        reserves = sum(r["amount"] for r in ledger if r["kind"] == "reserve")
+        refunds = sum(r["amount"] for r in ledger if r["kind"] == "refund")
+        used = sum([(await w.quotas.balance(GUILD, u)).used for u in users])
+        assert reserves - refunds == used == 30
+        assert all(r["amount"] >= 0 for r in ledger)
+        accepted2, _ = await outcomes([w.video(user=BOB, duration=10) for _ in range(5)])
+        assert len(accepted2) == 2
+    finally:
+        await w.database.close()
+
+
+async def test_active_job_limit_is_checked_in_the_same_transaction(tmp_path: Path) -> None:
+    w = await make_world(tmp_path, max_active_jobs=2)
+    try:
+        accepted, refused = await outcomes([w.video() for _ in range(20)])
+        assert len(accepted) == 2
+        assert "You already have 2 videos in progress" in str(refused[0])
+        # A finished-but-undelivered job still counts; a failed or delivered one does not.
+        await w.store.transition(accepted[0].id, JobStatus.QUEUED, JobStatus.SUBMITTED, w.clock.now())
+        await w.store.transition(accepted[0].id, JobStatus.SUBMITTED, JobStatus.COMPLETED, w.clock.now())
+        with pytest.raises(QuotaExceeded):
+            await w.video()
+        await w.lifecycle.fail(accepted[1].id, JobStatus.QUEUED, "gone")
+        assert (await w.video()).status is JobStatus.QUEUED
+    finally:
+        await w.database.close()
+
+
+# -- refunds ---------------------------------------------------------------------------------------------------
+async def test_a_refund_happens_once_however_often_it_is_attempted(world: World) -> None:
+    job = await world.video(duration=10, mode="pro")
+    assert (await world.quotas.balance(GUILD, ALICE)).used == 20
+    assert await world.lifecycle.fail(job.id, JobStatus.QUEUED, "refused") is not None
+    assert await world.lifecycle.fail(job.id, JobStatus.QUEUED, "refused again") is None  # already failed
+    await world.quotas.refund(job, "again")
+    await asyncio.gather(*[world.quotas.refund(job, "in parallel") for _ in range(5)])
+    ledger = await world.ledger()
+    assert [(r["kind"], r["amount"]) for r in ledger] == [("reserve", 20), ("refund", 20)]
+    assert (await world.quotas.balance(GUILD, ALICE)).used == 0
+
+
+async def test_failed_jobs_without_their_refund_are_refunded_at_start_up(world: World) -> None:
+    job = await world.video()
+    other = await world.video()
+    # What a crash between the FAILED write and the refund leaves behind:
+    await world.store.transition(job.id, JobStatus.QUEUED, JobStatus.FAILED, world.clock.now())
+    assert (await world.quotas.balance(GUILD, ALICE)).used == 10
+    assert await world.quotas.refund_missed() == 1
+    assert await world.quotas.refund_missed() == 0
+    assert (await world.quotas.balance(GUILD, ALICE)).used == 5
+    kinds = [(r["kind"], r["job_id"]) for r in await world.ledger()]
+    assert kinds.count(("refund", job.id)) == 1 and ("refund", other.id) not in kinds
+
+
+async def test_a_job_that_was_never_charged_refunds_nothing(world: World) -> None:
+    job = await world.video()
+    await world.database.connection.execute("DELETE FROM quota_ledger")
+    await world.quotas.refund(job, "nothing to give back")
+    assert await world.ledger() == []
+
+
+# -- periods --------------------------------------------------------------------------------------------
+async def test_usage_rolls_over_at_midnight_utc_and_a_late_refund_goes_to_its_own_day(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 20, 23, 58, tzinfo=UTC))
+    w = await make_world(tmp_path, clock, default_user_quota=10)
+    try:
+        late = await w.video(duration=10)
+        with pytest.raises(QuotaExceeded, match="Resets in 2 min"):
+            await w.video(duration=5)
+        clock.advance(3 * 60)  # 00:01 the next day
+        fresh = await w.quotas.balance(GUILD, ALICE)
+        assert (fresh.used, fresh.remaining, fresh.period.key) == (0, 10, "2026-11-21")
+        today = await w.video(duration=10)
+        await w.lifecycle.fail(late.id, JobStatus.QUEUED, "failed after midnight")
+        assert (await w.quotas.balance(GUILD, ALICE)).used == 10  # yesterday's refund does not free today
+        assert today.cost == 10
+    finally:
+        await w.database.close()
+
+
+async def test_weekly_periods_start_on_monday(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 22, 23, 0, tzinfo=UTC))  # Sunday 23:00
+    w = await make_world(tmp_path, clock, default_user_quota=5, period=QuotaPeriod.WEEK)
+    try:
+        await w.video()
+        with pytest.raises(QuotaExceeded, match=r"left this week; .* Resets in 1 h\."):
+            await w.video()
+        clock.advance(3600)
+        assert (await w.video()).status is JobStatus.QUEUED
+    finally:
+        await w.database.close()
+
+
+# -- the member's message ---------------------------------------------------------------------------------------
+async def test_the_refusal_says_what_is_left_what_it_costs_and_when_it_resets(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 20, 20, 48, tzinfo=UTC))
+    w = await make_world(tmp_path, clock, default_user_quota=30, default_guild_pool=500)
+    try:
+        await w.video(duration=5, mode="pro")
+        await w.video(duration=15, mode="std")
+        with pytest.raises(QuotaExceeded) as refused:
+            await w.video(duration=10, mode="pro")
+        assert str(refused.value) == (
+            "You have 5 of 30 credits left today; a 10 s pro video costs 20. Resets in 3 h 12 min."
+        )
+        await w.quotas.set_pool(moderator(), 32)
+        await w.quotas.grant(moderator(), ALICE, 100)
+        with pytest.raises(QuotaExceeded) as pool_refused:
+            await w.video(duration=10, mode="pro")
+        assert str(pool_refused.value) == (
+            "The server's shared pool has 7 of 32 credits left today; a 10 s pro video costs 20. "
+            "Resets in 3 h 12 min."
+        )
+    finally:
+        await w.database.close()
+
+
+# -- moderator changes -------------------------------------------------------------------------------------------
+async def test_overrides_grants_and_a_limit_of_zero(world: World) -> None:
+    await world.quotas.set_limit(moderator(), ALICE, 0)
+    with pytest.raises(QuotaExceeded, match="limit on this server is 0 credits"):
+        await world.video()
+    assert (await world.quotas.balance(GUILD, BOB)).limit == 60  # others keep the default
+    balance = await world.quotas.set_limit(moderator(), ALICE, 10)
+    assert (balance.limit, balance.limit_is_default) == (10, False)
+    await world.video(duration=10)
+    with pytest.raises(QuotaExceeded, match="You have 0 of 10 credits left today"):
+        await world.video(duration=5)
+    balance = await world.quotas.grant(moderator(), ALICE, 5)
+    assert (balance.allowance, balance.remaining) == (15, 5)
+    await world.video(duration=5)
+    with pytest.raises(QuotaExceeded, match="more than your whole allowance"):
+        await world.video(duration=15, mode="4k")
+    await world.quotas.set_default(moderator(), 7)
+    assert (await world.quotas.balance(GUILD, BOB)).limit == 7
+    assert (await world.quotas.balance(GUILD, ALICE)).limit == 10  # the override wins
+
+
+async def test_reset_clears_usage_and_a_later_refund_never_goes_negative(world: World) -> None:
+    first = await world.video(duration=10)
+    await world.video(duration=10)
+    cleared, balance = await world.quotas.reset(moderator(), ALICE)
+    assert (cleared, balance.used, balance.remaining) == (20, 0, 60)
+    await world.lifecycle.fail(first.id, JobStatus.QUEUED, "failed after the reset")
+    assert (await world.quotas.balance(GUILD, ALICE)).used == 0
+
+
+async def test_every_change_is_in_the_ledger_with_who_made_it(world: World) -> None:
+    job = await world.video()
+    await world.lifecycle.fail(job.id, JobStatus.QUEUED, "the provider refused")
+    await world.quotas.set_limit(moderator(), ALICE, 40)
+    await world.quotas.grant(moderator(), ALICE, 3)
+    await world.quotas.reset(moderator(), ALICE)
+    await world.quotas.set_pool(moderator(), 500)
+    await world.quotas.set_default(moderator(), 20)
+    rows = [(r["kind"], r["user_id"], r["actor_id"], r["amount"]) for r in await world.ledger()]
+    assert rows == [
+        ("reserve", ALICE, ALICE, 5), ("refund", ALICE, None, 5), ("limit", ALICE, MOD, 40),
+        ("grant", ALICE, MOD, 3), ("reset", ALICE, MOD, 0), ("pool", None, MOD, 500), ("default", None, MOD, 20),
+    ]
+    page = await world.quotas.history(GUILD)
+    assert [e.kind for e in page.entries][:2] == [LedgerKind.DEFAULT, LedgerKind.POOL]  # newest first
+
+
+async def test_history_is_paginated(world: World) -> None:
+    for _ in range(23):
+        await world.quotas.grant(moderator(), BOB, 1)
+    await world.quotas.grant(moderator(), ALICE, 1)
+    first = await world.quotas.history(GUILD, page=1)
+    assert (first.page, first.pages, first.total, len(first.entries)) == (1, 3, 24, 10)
+    last = await world.quotas.history(GUILD, page=99)
+    assert (last.page, len(last.entries)) == (3, 4)
+    only_alice = await world.quotas.history(GUILD, ALICE)
+    assert only_alice.total == 1 and only_alice.entries[0].user_id == ALICE
+
+
+async def test_invalid_amounts_and_other_members_balances(world: World) -> None:
+    with pytest.raises(UserFacingError):
+        await world.quotas.grant(moderator(), ALICE, 0)
+    with pytest.raises(UserFacingError):
+        await world.quotas.set_limit(moderator(), ALICE, -1)
+    member = Actor(GUILD, ALICE, permissions=0)
+    assert (await world.quotas.show(member)).user_id == ALICE
+    with pytest.raises(NotAllowed):
+        await world.quotas.show(member, BOB)
+    assert (await world.quotas.show(moderator(), BOB)).user_id == BOB
+
+
+# -- server rules before the charge ---------------------------------------------------------------------------------
+async def test_blocked_words_and_channels_refuse_before_anything_is_charged(world: World) -> None:
+    await world.moderation.block_word(moderator(), "  Dragon  ")
+    with pytest.raises(NotAllowed) as refused:
+        await world.video(prompt="A red DRAGON, flying")
+    assert str(refused.value) == "Your prompt contains a blocked word: `dragon`."
+    await world.video(prompt="a dragonfly over a pond")  # whole words only
+    await world.moderation.allow_channel(moderator(), 555)
+    await world.moderation.allow_channel(moderator(), 444)
+    with pytest.raises(NotAllowed) as wrong_channel:
+        await world.video()
+    assert str(wrong_channel.value) == "Videos can be made in <#444>, <#555>."
+    assert [r["kind"] for r in await world.ledger()] == ["reserve"]
