@@ -82,6 +82,11 @@ class Dispatcher:
         self._positions_changed()
         return self.queue.position(job.id) or 1
 
+    def resumed_at_provider(self, job: Job) -> None:
+        """A job found at the provider at start-up: it holds a slot and counts as its member's turn."""
+        self.slots.take(job.id)
+        self.queue.had_turn(job.user_id)
+
     def position(self, job_id: str) -> int | None:
         return self.queue.position(job_id)
 

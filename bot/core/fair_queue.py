@@ -43,6 +43,15 @@ class FairQueue:
         self._lines[user_id].append(job_id)
         self._owner[job_id] = user_id
 
+    def had_turn(self, user_id: int) -> None:
+        """Count a job of this member's that is already at the provider (found at start-up) as their turn
+        in the current round, as it was before the restart."""
+        if user_id in self._rank:
+            next_round, turn = self._rank[user_id]
+            self._rank[user_id] = (next_round + 1, turn)
+        else:
+            self._next_round[user_id] = max(self._next_round.get(user_id, 0), self._round) + 1
+
     def pop(self) -> str | None:
         """The next job in fair order, or None when empty."""
         if not self._rank:

@@ -191,3 +191,18 @@ def test_a_member_joining_mid_burst_goes_next() -> None:
     queue.push(BOB, "b0")
     assert queue.position("b0") == 1
     assert [queue.pop() for _ in range(3)] == ["b0", "a1", "a2"]
+
+
+def test_a_job_at_the_provider_after_a_restart_counts_as_a_turn() -> None:
+    from bot.core.fair_queue import FairQueue
+
+    queue = FairQueue()  # rebuilt at start-up: Alice has a job at the provider, both have one queued
+    queue.push(ALICE, "a2")
+    queue.had_turn(ALICE)
+    queue.push(BOB, "b1")
+    assert queue.order() == ["b1", "a2"]
+    other = FairQueue()  # the same, noticed in the other order
+    other.had_turn(ALICE)
+    other.push(ALICE, "a2")
+    other.push(BOB, "b1")
+    assert other.order() == ["b1", "a2"]
