@@ -24,6 +24,8 @@ from bot.core.jobs import JobService
 from bot.core.lifecycle import JobLifecycle
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
+from bot.core.moderation import ModerationService
+from bot.core.quotas import QuotaPolicy, QuotaService
 from bot.core.ratelimit import RateLimiters
 from bot.core.schedule import poll_delay
 from bot.core.slots import ProviderSlots
@@ -35,8 +37,10 @@ from bot.providers.registry import build_provider
 from bot.providers.sandbox import SandboxServer
 from bot.web.server import WebDependencies, build_app
 from storage.database import Database
+from storage.guild_settings import GuildSettingsStore
 from storage.jobs import JobStore
 from storage.kv import KeyValueStore
+from storage.quotas import QuotaStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,12 @@ class Application:
         settings = self.settings
         self.database = await Database.open(settings.database_path)
         self.store = JobStore(self.database)
+        guild_settings = GuildSettingsStore(self.database)
+        self.moderation = ModerationService(guild_settings)
+        self.quotas = QuotaService(
+            database=self.database, store=QuotaStore(self.database), guilds=guild_settings,
+            moderation=self.moderation, policy=QuotaPolicy.from_settings(settings), clock=self.clock,
+        )
         secret = (settings.callback_secret.get_secret_value() if settings.callback_secret
                   else await KeyValueStore(self.database).get_or_create("callback_secret", secrets.token_urlsafe(32)))
         self.signer = CallbackSigner(secret)
@@ -85,7 +95,7 @@ class Application:
 
         self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout)
         self.publisher = DiscordPublisher(self.bot)
-        self.lifecycle = JobLifecycle(self.store, self.publisher, self.clock)
+        self.lifecycle = JobLifecycle(self.store, self.publisher, self.clock, refunder=self.quotas)
         self.slots = ProviderSlots(settings.max_concurrent_jobs)
         archive = settings.public_base_url is not None
         self.delivery = Delivery(
@@ -107,9 +117,11 @@ class Application:
             submit_limiter=limiter if rate.includes_submit else None,
         )
         self.jobs = JobService(store=self.store, dispatcher=self.dispatcher, capabilities=caps,
-                               provider_name=self.provider.name, clock=self.clock)
+                               provider_name=self.provider.name, clock=self.clock, database=self.database,
+                               quotas=self.quotas, moderation=self.moderation)
         self.bot.services = Services(settings=settings, jobs=self.jobs, publisher=self.publisher,
-                                     capabilities=caps, provider_name=self.provider.name)
+                                     capabilities=caps, provider_name=self.provider.name, quotas=self.quotas,
+                                     moderation=self.moderation)
 
         app = build_app(WebDependencies(
             store=self.store, tracker=self.tracker, provider=self.provider, signer=self.signer,
@@ -162,13 +174,14 @@ class Application:
                 self.dispatcher.enqueue(job)
             elif job.status.at_provider:
                 counts["tracking"] += 1
-                self.slots.take(job.id)
+                self.dispatcher.resumed_at_provider(job)
                 self.tracker.track(job, callback_expected=self._callback_url(job) is not None, resumed=True)
             else:
                 counts["delivering"] += 1
                 self.delivery.schedule(job)
         if unfinished:
             log.info("resumed unfinished jobs: %s", counts)
+        await self.quotas.refund_missed()  # failed before a stop, with the refund not yet written
 
     async def stop(self) -> None:
         """Stop whatever `start` got as far as starting (it may have failed half-way)."""

@@ -111,13 +111,12 @@ class VideoCog(commands.Cog):
 
 
 async def start_job(services: Services, interaction: discord.Interaction, submission: Submission) -> None:
-    """Accept (or refuse, privately) and answer with the public status message: all before any provider call."""
+    """Accept (or refuse, privately) and answer with the public status message: all before any provider call.
+    The dispatcher edits the queue position in when the job has to wait."""
     job = await services.jobs.accept(submission)
     callback = await interaction.response.send_message(embed=render.status_embed(job))
     message_id = callback.message_id if callback is not None else None
-    position = await services.jobs.start(job, message_id)
-    if position > 1:
-        await services.publisher.show_status(job, queue_position=position)
+    await services.jobs.start(job, message_id)
 
 
 def result_view(job: Job) -> discord.ui.View:

@@ -426,6 +426,18 @@ async def test_option_and_permission_rules_of_invocation(fake: FakeDiscord, bot:
     assert inter.response_message is not None and inter.response_message["flags"] & 64
 
 
+async def test_server_command_permissions_override_the_defaults(fake: FakeDiscord, bot: TestBot) -> None:
+    options = [{"name": "set", "type": 1, "options": [{"name": "key", "type": 3, "value": "k"},
+                                                      {"name": "value", "type": 3, "value": "v"}]}]
+    fake.set_command_permissions(GUILD, "config", [{"id": str(USER), "type": 2, "permission": True}])
+    await fake.send_slash_command(guild_id=GUILD, channel_id=CHANNEL, user_id=USER, name="config", options=options)
+    assert await bot.result("config") == ("k", "v", False)  # shown to the user; the bot still sees no admin
+    fake.set_command_permissions(GUILD, "config", [{"id": str(GUILD), "type": 1, "permission": False}])
+    with pytest.raises(PermissionError):
+        await fake.send_slash_command(guild_id=GUILD, channel_id=CHANNEL, user_id=USER, name="config",
+                                      options=options)
+
+
 async def test_button_click_reaches_persistent_view_and_dynamic_item(fake: FakeDiscord, bot: TestBot) -> None:
     # A panel posted "before a restart": raw components, no view object stored for this message.
     status, _, message = await raw(

@@ -10,13 +10,15 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.core.jobs import JobService
+from bot.core.moderation import ModerationService
+from bot.core.quotas import QuotaService
 from bot.discord_adapter.errors import handle_command_error
 from bot.discord_adapter.publisher import DiscordPublisher
 from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.video",)
+EXTENSIONS = ("cogs.video", "cogs.quota", "cogs.moderation")
 
 # The bot never joins voice; discord.py's warnings about missing voice libraries would only confuse.
 discord.VoiceClient.warn_nacl = False
@@ -32,6 +34,8 @@ class Services:
     publisher: DiscordPublisher
     capabilities: Capabilities
     provider_name: str
+    quotas: QuotaService
+    moderation: ModerationService
 
 
 class KlingBot(commands.Bot):

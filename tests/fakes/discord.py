@@ -578,6 +578,7 @@ class FakeDiscord:
 
         self.commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self.command_permissions: dict[tuple[int, str], list[dict[str, Any]]] = {}
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
 
         self.messages: dict[int, list[dict[str, Any]]] = {}
@@ -826,6 +827,12 @@ class FakeDiscord:
             self._dms_closed.add(user_id)
         else:
             self._dms_closed.discard(user_id)
+
+    def set_command_permissions(self, guild_id: int, name: str, permissions: list[dict[str, Any]]) -> None:
+        """What a server admin sets in Server Settings → Integrations for command ``name``: Discord's
+        permission overrides ``[{"id", "type": 1 role | 2 user, "permission": bool}]`` (the @everyone role's
+        id is the guild id). Overrides replace ``default_member_permissions`` for the members they match."""
+        self.command_permissions[(guild_id, name)] = [dict(p) for p in permissions]
 
     def fail_next(
         self,
@@ -2128,11 +2135,36 @@ class FakeDiscord:
             return
         if contexts is not None and 0 not in contexts:
             raise PermissionError(f"/{cmd['name']} cannot be used in guilds")
+        override = self._command_override(cmd["name"], guild_id, user_id)
+        if override is not None:
+            if not override:
+                raise PermissionError(f"user {user_id} is denied /{cmd['name']} by the server's command permissions")
+            return
         required = cmd.get("default_member_permissions")
         if required is not None:
             have = self.guilds[guild_id].member_permissions(user_id)
             if int(required) & ~have:
                 raise PermissionError(f"user {user_id} lacks default_member_permissions {required} for /{cmd['name']}")
+
+    def _command_override(self, name: str, guild_id: int, user_id: int) -> bool | None:
+        """The server's override for this member (a user override, else any of their roles, else @everyone),
+        or None when none applies. Members with Administrator always can."""
+        overrides = self.command_permissions.get((guild_id, name))
+        if not overrides:
+            return None
+        guild = self.guilds[guild_id]
+        if guild.member_permissions(user_id) & ADMINISTRATOR:
+            return True
+        for entry in overrides:
+            if entry["type"] == 2 and int(entry["id"]) == user_id:
+                return bool(entry["permission"])
+        member = guild.members.get(user_id)
+        roles = [entry for entry in overrides if entry["type"] == 1 and member is not None
+                 and int(entry["id"]) in member.roles]
+        if roles:
+            return any(entry["permission"] for entry in roles)
+        everyone = [entry for entry in overrides if entry["type"] == 1 and int(entry["id"]) == guild_id]
+        return bool(everyone[0]["permission"]) if everyone else None
 
     def _check_options(self, schema: list[dict[str, Any]], given: list[dict[str, Any]], path: str) -> None:
         by_name = {o["name"]: o for o in schema}

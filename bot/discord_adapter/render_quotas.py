@@ -1,0 +1,89 @@
+"""How credits look in Discord: `/quota show`, the pool, and the ledger history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import discord
+
+from bot.core.quotas import Balance, HistoryPage, PoolBalance, mode_name
+from storage.quotas import LedgerEntry, LedgerKind
+
+MESSAGE_LIMIT = 2000
+
+
+def _when(at: datetime) -> str:
+    return f"{discord.utils.format_dt(at, 'R')} ({discord.utils.format_dt(at, 'f')})"
+
+
+def costs_line(multipliers: Mapping[str, int]) -> str:
+    parts = ", ".join(f"×{factor} {mode_name(mode)}" for mode, factor in multipliers.items())
+    return f"A video costs its length in seconds {parts}."
+
+
+def balance_text(balance: Balance, *, own: bool, multipliers: Mapping[str, int]) -> str:
+    period = balance.period
+    whose = "Your credits" if own else f"Credits of <@{balance.user_id}>"
+    limit = f"**{balance.limit}** a {period.unit}" + (" (server default)" if balance.limit_is_default else "")
+    if balance.granted:
+        limit += f" + **{balance.granted}** granted {period.word}"
+    lines = [
+        f"**{whose}** {period.word}",
+        f"Used **{balance.used}** · Remaining **{balance.remaining}** · Limit {limit}",
+    ]
+    if balance.limit == 0 and not balance.granted:
+        lines.append("A limit of 0 means no videos on this server until a moderator changes it.")
+    if balance.pool_limit:
+        lines.append(f"Shared pool: **{balance.pool_remaining}** of {balance.pool_limit} credits left {period.word}")
+    else:
+        lines.append("Shared pool: none on this server")
+    lines.append(f"Resets {_when(period.end)}")
+    lines.append(costs_line(multipliers))
+    return "\n".join(lines)
+
+
+def pool_text(pool: PoolBalance, *, changed: bool = False) -> str:
+    period = pool.period
+    if not pool.limit:
+        head = "The shared pool is now off" if changed else "This server has no shared pool"
+        return f"{head}: members are limited only by their own credits ({pool.used} used {period.word} in all)."
+    head = "The shared pool is now" if changed else "The shared pool is"
+    note = " (the bot's default)" if pool.is_default and not changed else ""
+    return (f"{head} **{pool.limit}** credits a {period.unit}{note}: **{pool.remaining}** left {period.word} "
+            f"({pool.used} used). Resets {_when(period.end)}.")
+
+
+def _entry_line(entry: LedgerEntry) -> str:
+    when = discord.utils.format_dt(entry.at, "f")
+    member = f"<@{entry.user_id}>" if entry.user_id else "the server"
+    actor = f"<@{entry.actor_id}>" if entry.actor_id else "The bot"
+    amount = entry.amount
+    text = {
+        LedgerKind.RESERVE: f"{member} was charged **{amount}** for job `{entry.job_id}`",
+        LedgerKind.REFUND: f"{member} got **{amount}** back for job `{entry.job_id}`",
+        LedgerKind.GRANT: f"{actor} granted {member} **{amount}** extra",
+        LedgerKind.RESET: f"{actor} reset {member}'s usage (**{amount}** cleared)",
+        LedgerKind.LIMIT: f"{actor} set {member}'s limit to **{amount}**",
+        LedgerKind.POOL: f"{actor} turned the shared pool off" if not amount
+        else f"{actor} set the shared pool to **{amount}**",
+        LedgerKind.DEFAULT: f"{actor} set the default limit to **{amount}**",
+    }[entry.kind]
+    if entry.detail:
+        text += f" ({_clip(entry.detail, 120)})"
+    return f"{when} · {text}"
+
+
+def history_text(page: HistoryPage) -> str:
+    whose = f" of <@{page.user_id}>" if page.user_id else ""
+    if not page.total:
+        return f"No credit history{whose} yet."
+    head = f"**Credit history{whose}**: page {page.page} of {page.pages} ({page.total} entries, newest first)"
+    lines = [head, *(_entry_line(entry) for entry in page.entries)]
+    if page.page < page.pages:
+        lines.append(f"Older entries: `/quota history page:{page.page + 1}`")
+    return _clip("\n".join(lines), MESSAGE_LIMIT)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,101 @@
+"""`/moderation`: the prompt blocklist, the channels where /video may be used, and the moderator role.
+
+Every command here is for moderators: the group carries Manage Server as its default member permission,
+and `interaction_check` checks again on the server, since a server can change who sees the command.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.core.moderation import WORD_LIMIT
+from bot.discord_adapter.checks import actor_of, require_moderator
+from bot.discord_adapter.client import KlingBot, Services
+
+INTEGRATIONS_NOTE = (
+    "Discord shows `/moderation` only to members with Manage Server unless the role is allowed in "
+    "Server Settings → Integrations → this bot; `/quota` moderator commands work for the role right away."
+)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class ModerationCog(commands.GroupCog, group_name="moderation",
+                    group_description="Moderators: prompt blocklist, video channels, moderator role"):
+    blocklist = app_commands.Group(name="blocklist", description="Words and phrases /video refuses")
+    channels = app_commands.Group(name="channels", description="The channels where /video may be used")
+
+    def __init__(self, bot: KlingBot) -> None:
+        self.services: Services = bot.services
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await require_moderator(interaction)
+
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True)
+
+    # -- blocklist -------------------------------------------------------------------------------------
+    @blocklist.command(name="add", description="Refuse prompts containing this word or phrase")
+    @app_commands.describe(word="Matched as a whole word, ignoring case")
+    async def blocklist_add(self, interaction: discord.Interaction,
+                            word: app_commands.Range[str, 1, WORD_LIMIT]) -> None:
+        normalized, added = await self.services.moderation.block_word(actor_of(interaction), word)
+        await self._reply(interaction, f"Blocked `{normalized}`." if added else f"`{normalized}` was already blocked.")
+
+    @blocklist.command(name="remove", description="Allow this word or phrase again")
+    @app_commands.describe(word="The blocked word or phrase")
+    async def blocklist_remove(self, interaction: discord.Interaction,
+                               word: app_commands.Range[str, 1, WORD_LIMIT]) -> None:
+        normalized, removed = await self.services.moderation.unblock_word(actor_of(interaction), word)
+        await self._reply(interaction, f"Unblocked `{normalized}`." if removed else f"`{normalized}` was not blocked.")
+
+    @blocklist.command(name="list", description="The blocked words and phrases")
+    async def blocklist_list(self, interaction: discord.Interaction) -> None:
+        words = (await self.services.moderation.settings(interaction.guild_id or 0)).blocked_words
+        text = ("Blocked: " + ", ".join(f"`{w}`" for w in words)) if words else "No words are blocked."
+        await self._reply(interaction, text if len(text) <= 2000 else text[:1999] + "…")
+
+    # -- channels --------------------------------------------------------------------------------------
+    @channels.command(name="allow", description="Allow /video in this channel (once any is set, only those)")
+    @app_commands.describe(channel="A text channel")
+    async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        added = await self.services.moderation.allow_channel(actor_of(interaction), channel.id)
+        text = f"Videos can be made in <#{channel.id}>." if added else f"<#{channel.id}> was already allowed."
+        await self._reply(interaction, text)
+
+    @channels.command(name="remove", description="Stop allowing /video in this channel")
+    @app_commands.describe(channel="A text channel")
+    async def channels_remove(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        removed = await self.services.moderation.remove_channel(actor_of(interaction), channel.id)
+        await self._reply(interaction, f"Removed <#{channel.id}>." if removed else f"<#{channel.id}> was not listed.")
+
+    @channels.command(name="list", description="The channels where /video may be used")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        channels = (await self.services.moderation.settings(interaction.guild_id or 0)).video_channels
+        text = ("Videos can be made in " + ", ".join(f"<#{c}>" for c in channels) + "."
+                if channels else "Videos can be made in every channel (none chosen).")
+        await self._reply(interaction, text)
+
+    # -- moderator role --------------------------------------------------------------------------------
+    @app_commands.command(name="modrole", description="Show or set the role whose members are moderators")
+    @app_commands.describe(role="Members with this role get the moderator commands", clear="Remove the role")
+    async def modrole(self, interaction: discord.Interaction, role: discord.Role | None = None,
+                      clear: bool = False) -> None:
+        actor = actor_of(interaction)
+        if clear:
+            await self.services.moderation.set_mod_role(actor, None)
+            await self._reply(interaction, "No role is the moderator role now; Manage Server still is.")
+        elif role is not None:
+            await self.services.moderation.set_mod_role(actor, role.id)
+            await self._reply(interaction, f"Members with <@&{role.id}> are moderators now. {INTEGRATIONS_NOTE}")
+        else:
+            current = (await self.services.moderation.settings(actor.guild_id)).mod_role_id
+            await self._reply(interaction, f"The moderator role is <@&{current}>." if current
+                              else "No moderator role is set; members with Manage Server are moderators.")
+
+
+async def setup(bot: KlingBot) -> None:
+    await bot.add_cog(ModerationCog(bot))
