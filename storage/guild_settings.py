@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import json
 from dataclasses import dataclass
 
 import aiosqlite
@@ -23,6 +22,16 @@ class GuildSettings:
     video_channels: tuple[int, ...] = ()  # empty: /video works in every channel
 
 
+_SETTINGS = """
+SELECT s.pool_limit, s.default_quota, s.mod_role_id,
+       (SELECT json_group_array(word) FROM (SELECT word FROM guild_blocked_words WHERE guild_id = :guild
+                                            ORDER BY word)) AS words,
+       (SELECT json_group_array(channel_id) FROM (SELECT channel_id FROM guild_video_channels WHERE guild_id = :guild
+                                                  ORDER BY channel_id)) AS channels
+FROM (SELECT :guild AS guild_id) AS g LEFT JOIN guild_settings AS s ON s.guild_id = g.guild_id
+"""
+
+
 class GuildSettingsStore:
     """Reads take an optional connection, so a caller's transaction sees a consistent picture; the
     pool and default setters take one, because they are written together with a ledger row."""
@@ -30,33 +39,18 @@ class GuildSettingsStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    @asynccontextmanager
-    async def _reader(self, connection: aiosqlite.Connection | None) -> AsyncIterator[aiosqlite.Connection]:
-        if connection is not None:
-            yield connection
-        else:
-            async with self._db.reading() as own:
-                yield own
-
     async def get(self, guild_id: int, connection: aiosqlite.Connection | None = None) -> GuildSettings:
-        async with self._reader(connection) as conn:
-            async with conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cursor:
-                row = await cursor.fetchone()
-            async with conn.execute(
-                "SELECT word FROM guild_blocked_words WHERE guild_id = ? ORDER BY word", (guild_id,)
-            ) as cursor:
-                words = tuple(r["word"] for r in await cursor.fetchall())
-            async with conn.execute(
-                "SELECT channel_id FROM guild_video_channels WHERE guild_id = ? ORDER BY channel_id", (guild_id,)
-            ) as cursor:
-                channels = tuple(int(r["channel_id"]) for r in await cursor.fetchall())
+        """One statement, since it runs for every /video."""
+        if connection is None:
+            async with self._db.reading() as own:
+                rows = await own.execute_fetchall(_SETTINGS, {"guild": guild_id})
+        else:
+            rows = await connection.execute_fetchall(_SETTINGS, {"guild": guild_id})
+        row = next(iter(rows))
         return GuildSettings(
-            guild_id=guild_id,
-            pool_limit=row["pool_limit"] if row else None,
-            default_quota=row["default_quota"] if row else None,
-            mod_role_id=row["mod_role_id"] if row else None,
-            blocked_words=words,
-            video_channels=channels,
+            guild_id=guild_id, pool_limit=row["pool_limit"], default_quota=row["default_quota"],
+            mod_role_id=row["mod_role_id"], blocked_words=tuple(json.loads(row["words"])),
+            video_channels=tuple(int(c) for c in json.loads(row["channels"])),
         )
 
     async def set_pool_limit(self, connection: aiosqlite.Connection, guild_id: int, limit: int) -> None:

@@ -92,9 +92,7 @@ SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool
             AND status IN ({marks})) AS active_jobs"""
         args: dict[str, object] = {"guild": guild_id, "user": user_id, "period": period, "job": excluding_job or ""}
         args.update({f"s{i}": status for i, status in enumerate(active_statuses)})
-        async with connection.execute(sql, args) as cursor:
-            row = await cursor.fetchone()
-        assert row is not None
+        row = next(iter(await connection.execute_fetchall(sql, args)))  # one round trip: it runs for every /video
         return Usage(
             used=int(row["used"]), granted=int(row["granted"]), pool_used=int(row["pool_used"]),
             member_limit=row["member_limit"], pool_limit=row["pool_limit"], default_quota=row["default_quota"],
@@ -176,8 +174,7 @@ SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool
 
 
 async def _scalar(connection: aiosqlite.Connection, sql: str, args: dict[str, object]) -> int:
-    async with connection.execute(sql, args) as cursor:
-        row = await cursor.fetchone()
+    row = next(iter(await connection.execute_fetchall(sql, args)), None)
     return int(row[0]) if row and row[0] is not None else 0
 
 

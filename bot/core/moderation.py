@@ -120,6 +120,8 @@ class ModerationService:
 
     # -- moderator role ----------------------------------------------------------------------------
     async def set_mod_role(self, actor: Actor, role_id: int | None) -> None:
+        if role_id == actor.guild_id:  # Discord gives @everyone the server's id
+            raise InvalidRequest("@everyone cannot be the moderator role: every member would be a moderator.")
         await self.guilds.set_mod_role(actor.guild_id, role_id)
         log.info("guild %s: %s set the moderator role to %s", actor.guild_id, actor.user_id, role_id)
 

@@ -62,6 +62,7 @@ async def test_a_moderator_manages_the_blocklist_channels_and_role(bot: BotHarne
     current = await settings(bot)
     assert (current.blocked_words, current.video_channels, current.mod_role_id) == (
         ("dragon",), (OTHER_CHANNEL,), MOD_ROLE)
+    assert "@everyone cannot be" in await mod("modrole", opt("role", ROLE, GUILD))
     assert "No role" in await mod("modrole", opt("clear", BOOLEAN, True))
     assert (await settings(bot)).mod_role_id is None
 
