@@ -159,9 +159,13 @@ class Application:
         unfinished = await self.store.with_status(
             (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.PROCESSING, JobStatus.COMPLETED)
         )
-        counts = {"queued": 0, "tracking": 0, "delivering": 0, "uncertain": 0}
+        counts = {"queued": 0, "tracking": 0, "delivering": 0, "uncertain": 0, "cancelled": 0}
         for job in unfinished:
-            if job.provider != self.provider.name:
+            if job.status is JobStatus.COMPLETED:
+                counts["delivering"] += 1  # the video exists, whichever provider made it
+                self.delivery.schedule(job)
+            elif job.provider != self.provider.name:
+                counts["cancelled"] += 1
                 await self.lifecycle.fail(job.id, job.status, f"The server switched video providers from "
                                           f"{job.provider} to {self.provider.name}; this job was cancelled.")
             elif job.status is JobStatus.QUEUED and job.submitting_since is not None:
@@ -172,13 +176,10 @@ class Application:
             elif job.status is JobStatus.QUEUED:
                 counts["queued"] += 1
                 self.dispatcher.enqueue(job)
-            elif job.status.at_provider:
+            else:
                 counts["tracking"] += 1
                 self.dispatcher.resumed_at_provider(job)
                 self.tracker.track(job, callback_expected=self._callback_url(job) is not None, resumed=True)
-            else:
-                counts["delivering"] += 1
-                self.delivery.schedule(job)
         if unfinished:
             log.info("resumed unfinished jobs: %s", counts)
         await self.quotas.refund_missed()  # failed before a stop, with the refund not yet written

@@ -13,7 +13,7 @@ from bot.core.models import DeliveryOutcome, JobStatus
 from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
-from tests.harness import ALICE, CHANNEL, GUILD, BotHarness, settle
+from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
 
 
 def free_port() -> int:
@@ -257,3 +257,28 @@ async def test_health_reports_database_and_gateway(polled: BotHarness, discord_f
         async with session.get(url) as response:
             assert response.status == 503
             assert (await response.json())["database"] is False
+
+
+async def test_switching_providers_cancels_jobs_in_flight_and_still_delivers_finished_ones(
+    discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path
+) -> None:
+    sandbox = BotHarness(discord_fake, tmp_path, sandbox_pending_seconds=0.1, sandbox_processing_seconds=0.1)
+    await sandbox.start()
+    discord_fake.fail_next("POST", rf"/channels/{CHANNEL}/messages$", 500, times=100)
+    finished = await sandbox.job_for(await sandbox.video("finished under the sandbox"))
+    await sandbox.wait_status(finished.id, JobStatus.COMPLETED)
+    sandbox.running.dispatcher.slots.limit = 0  # hold the next job in the queue
+    queued = await sandbox.job_for(await sandbox.video("still queued", user_id=BOB))
+    await sandbox.stop()
+    discord_fake._faults.clear()
+
+    switched = runblob_harness(discord_fake, runblob, tmp_path)
+    await switched.start()
+    try:
+        await switched.wait_status(finished.id, JobStatus.DELIVERED)
+        cancelled = await switched.wait_status(queued.id, JobStatus.FAILED)
+        assert "switched video providers from sandbox to runblob" in (cancelled.last_error or "")
+        assert runblob.submit_calls == 0
+        assert len(switched.results_in(CHANNEL)) == 1
+    finally:
+        await switched.stop()
