@@ -189,9 +189,10 @@ class Application:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        closers = [("dispatcher", "close"), ("tracker", "close"), ("delivery", "close"),
-                   ("publisher", "wait_for_edits"), ("bot", "close"), ("runner", "cleanup"),
-                   ("session", "close"), ("database", "close")]
+        # The gateway first, so no new interactions arrive while the rest winds down.
+        closers = [("bot", "close"), ("dispatcher", "close"), ("tracker", "close"), ("delivery", "close"),
+                   ("publisher", "wait_for_edits"), ("runner", "cleanup"), ("session", "close"),
+                   ("database", "close")]
         for owner, method in closers:
             target = getattr(self, owner, None)
             if target is not None:
