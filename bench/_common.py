@@ -11,13 +11,14 @@ import logging
 import os
 import platform
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,75 +179,50 @@ def setup_logging(name: str) -> Path:
 
 
 class LockProbe:
-    """Diagnosis only: times every use of the bot's one database lock (`Database.transaction` and
-    `Database.reading`, wrapped while the probe is active): how long each caller waited to get in
-    (for a transaction, including its BEGIN) and how long it held the lock (including its COMMIT)."""
+    """Diagnosis only: counts the bot's pieces of database work (`Database.run`) and the trips to the
+    database thread that carried them (each trip is one transaction for a whole batch), and the time
+    spent on the thread."""
 
     def __init__(self) -> None:
-        self.waits: dict[str, list[float]] = {"transaction": [], "reading": []}
-        self.holds: dict[str, list[float]] = {"transaction": [], "reading": []}
-        self.round_trips = 0  # calls handed to aiosqlite's thread (each waits for the event loop to come back)
+        self.works = 0
+        self.trips = 0
+        self.on_thread: list[float] = []
         self._saved: dict[str, Any] = {}
 
     def __enter__(self) -> LockProbe:
-        import aiosqlite
+        run, on_thread = Database.run, Database._on_thread
+        self._saved = {"run": run, "_on_thread": on_thread}
 
-        for kind in self.waits:
-            original = getattr(Database, kind)
-            self._saved[kind] = original
-            setattr(Database, kind, self._probed(kind, original))
-        handoff = aiosqlite.Connection._execute
-        self._saved["_execute"] = handoff
+        async def counted_run(database: Database, work: Any) -> Any:
+            self.works += 1
+            return await run(database, work)
 
-        async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            self.round_trips += 1
-            return await handoff(connection, fn, *args, **kwargs)
+        async def timed_trip(database: Database, function: Any, *args: Any) -> Any:
+            self.trips += 1
+            started = time.perf_counter()
+            try:
+                return await on_thread(database, function, *args)
+            finally:
+                self.on_thread.append(time.perf_counter() - started)
 
-        aiosqlite.Connection._execute = counted  # type: ignore[method-assign,assignment]
+        Database.run = counted_run  # type: ignore[method-assign]
+        Database._on_thread = timed_trip  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import aiosqlite
-
-        aiosqlite.Connection._execute = self._saved.pop("_execute")  # type: ignore[method-assign]
-        for kind, original in self._saved.items():
-            setattr(Database, kind, original)
+        for name, original in self._saved.items():
+            setattr(Database, name, original)
 
     def reset(self) -> None:
-        for values in (*self.waits.values(), *self.holds.values()):
-            values.clear()
-        self.round_trips = 0
-
-    def _probed(self, kind: str, original: Callable[[Database], AbstractAsyncContextManager[Any]]) -> Any:
-        waits, holds = self.waits[kind], self.holds[kind]
-
-        @asynccontextmanager
-        async def probed(database: Database) -> AsyncIterator[Any]:
-            asked = time.perf_counter()
-            entered = asked
-            try:
-                async with original(database) as connection:
-                    entered = time.perf_counter()
-                    yield connection
-            finally:
-                left = time.perf_counter()
-                waits.append(entered - asked)
-                holds.append(left - entered)
-
-        return probed
+        self.works = self.trips = 0
+        self.on_thread.clear()
 
     def describe(self, wall: float) -> list[str]:
-        lines = []
-        for kind in self.waits:
-            waits, holds = self.waits[kind], self.holds[kind]
-            if holds:
-                lines.append(f"{kind:11s}: {len(holds):5d} uses, held {sum(holds):6.2f} s in total "
-                             f"(p50 {ms(percentile(holds, 50))}, max {ms(max(holds))}); waited p50 "
-                             f"{ms(percentile(waits, 50))}, p99 {ms(percentile(waits, 99))}")
-        held = sum(sum(h) for h in self.holds.values())
-        lines.append(f"the lock was held {held:.2f} s of the {wall:.2f} s measured ({held / wall:.0%}); "
-                     f"{self.round_trips} round trips to aiosqlite's thread")
-        return lines
+        busy = sum(self.on_thread)
+        per_trip = self.works / self.trips if self.trips else 0.0
+        return [f"{self.works} pieces of database work in {self.trips} trips to the database thread "
+                f"({per_trip:.1f} per trip); trips took {busy:.2f} s of the {wall:.2f} s measured ({busy / wall:.0%}), "
+                f"including the wait for the event loop to take each result back"]
 
 
 # -- the bot and its fakes ----------------------------------------------------------------------------
@@ -339,19 +315,21 @@ async def seed_jobs(database_path: Path, jobs: Sequence[SeedJob]) -> None:
         events.append((job.id, created, "created", None, JobStatus.QUEUED.value, None))
         if at_provider:
             events.append((job.id, submitted, "status", JobStatus.QUEUED.value, job.status.value, "seeded"))
+    def work(connection: sqlite3.Connection) -> None:
+        connection.executemany(
+            """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
+                   negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at,
+                   submitted_at, provider_job_id, completed_at, video_url)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
+        connection.executemany(
+            "INSERT INTO job_events (job_id, at, kind, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            events,
+        )
+
     try:
-        async with database.transaction() as connection:
-            await connection.executemany(
-                """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
-                       negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at,
-                       submitted_at, provider_job_id, completed_at, video_url)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
-            await connection.executemany(
-                "INSERT INTO job_events (job_id, at, kind, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                events,
-            )
+        await database.run(work)
     finally:
         await database.close()
 

@@ -114,9 +114,10 @@ async def start_job(services: Services, interaction: discord.Interaction, submis
     """Accept (or refuse, privately) and answer with the public status message: all before any provider call.
     The dispatcher edits the queue position in when the job has to wait."""
     job = await services.jobs.accept(submission)
-    callback = await interaction.response.send_message(embed=render.status_embed(job))
-    message_id = callback.message_id if callback is not None else None
-    await services.jobs.start(job, message_id)
+    position = services.jobs.queue(job)
+    callback = await interaction.response.send_message(embed=render.status_embed(job, queue_position=position))
+    if callback is not None and callback.message_id is not None:
+        await services.jobs.attach_status_message(job, callback.message_id)
 
 
 def result_view(job: Job) -> discord.ui.View:

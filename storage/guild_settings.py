@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 from storage.database import Database
 
@@ -33,71 +32,62 @@ FROM (SELECT :guild AS guild_id) AS g LEFT JOIN guild_settings AS s ON s.guild_i
 
 
 class GuildSettingsStore:
-    """Reads take an optional connection, so a caller's transaction sees a consistent picture; the
-    pool and default setters take one, because they are written together with a ledger row."""
+    """The `*_in` functions run inside a caller's piece of database work (the pool and default setters
+    are written together with a ledger row); the methods run as work of their own."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def get(self, guild_id: int, connection: aiosqlite.Connection | None = None) -> GuildSettings:
-        """One statement, since it runs for every /video."""
-        if connection is None:
-            async with self._db.reading() as own:
-                rows = await own.execute_fetchall(_SETTINGS, {"guild": guild_id})
-        else:
-            rows = await connection.execute_fetchall(_SETTINGS, {"guild": guild_id})
-        row = next(iter(rows))
-        return GuildSettings(
-            guild_id=guild_id, pool_limit=row["pool_limit"], default_quota=row["default_quota"],
-            mod_role_id=row["mod_role_id"], blocked_words=tuple(json.loads(row["words"])),
-            video_channels=tuple(int(c) for c in json.loads(row["channels"])),
-        )
-
-    async def set_pool_limit(self, connection: aiosqlite.Connection, guild_id: int, limit: int) -> None:
-        await self._set(connection, guild_id, "pool_limit", limit)
-
-    async def set_default_quota(self, connection: aiosqlite.Connection, guild_id: int, limit: int) -> None:
-        await self._set(connection, guild_id, "default_quota", limit)
+    async def get(self, guild_id: int) -> GuildSettings:
+        return await self._db.run(lambda connection: settings_in(connection, guild_id))
 
     async def set_mod_role(self, guild_id: int, role_id: int | None) -> None:
-        async with self._db.transaction() as connection:
-            await self._set(connection, guild_id, "mod_role_id", role_id)
-
-    @staticmethod
-    async def _set(connection: aiosqlite.Connection, guild_id: int, column: str, value: int | None) -> None:
-        assert column in ("pool_limit", "default_quota", "mod_role_id")
-        await connection.execute(
-            f"INSERT INTO guild_settings (guild_id, {column}) VALUES (?, ?) "
-            f"ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}",
-            (guild_id, value),
-        )
+        await self._db.run(lambda connection: _set(connection, guild_id, "mod_role_id", role_id))
 
     async def add_blocked_word(self, guild_id: int, word: str) -> bool:
         """False when the word was already on the list."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "INSERT OR IGNORE INTO guild_blocked_words (guild_id, word) VALUES (?, ?)", (guild_id, word)
-            )
-            return cursor.rowcount > 0
+        return await self._changed("INSERT OR IGNORE INTO guild_blocked_words (guild_id, word) VALUES (?, ?)",
+                                   (guild_id, word))
 
     async def remove_blocked_word(self, guild_id: int, word: str) -> bool:
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "DELETE FROM guild_blocked_words WHERE guild_id = ? AND word = ?", (guild_id, word)
-            )
-            return cursor.rowcount > 0
+        return await self._changed("DELETE FROM guild_blocked_words WHERE guild_id = ? AND word = ?", (guild_id, word))
 
     async def add_video_channel(self, guild_id: int, channel_id: int) -> bool:
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "INSERT OR IGNORE INTO guild_video_channels (guild_id, channel_id) VALUES (?, ?)",
-                (guild_id, channel_id),
-            )
-            return cursor.rowcount > 0
+        return await self._changed(
+            "INSERT OR IGNORE INTO guild_video_channels (guild_id, channel_id) VALUES (?, ?)", (guild_id, channel_id)
+        )
 
     async def remove_video_channel(self, guild_id: int, channel_id: int) -> bool:
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "DELETE FROM guild_video_channels WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
-            )
-            return cursor.rowcount > 0
+        return await self._changed(
+            "DELETE FROM guild_video_channels WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
+        )
+
+    async def _changed(self, sql: str, args: tuple[object, ...]) -> bool:
+        return await self._db.run(lambda connection: connection.execute(sql, args).rowcount > 0)
+
+
+def settings_in(connection: sqlite3.Connection, guild_id: int) -> GuildSettings:
+    """One statement, since it runs for every /video."""
+    row = connection.execute(_SETTINGS, {"guild": guild_id}).fetchone()
+    return GuildSettings(
+        guild_id=guild_id, pool_limit=row["pool_limit"], default_quota=row["default_quota"],
+        mod_role_id=row["mod_role_id"], blocked_words=tuple(json.loads(row["words"])),
+        video_channels=tuple(int(c) for c in json.loads(row["channels"])),
+    )
+
+
+def set_pool_limit_in(connection: sqlite3.Connection, guild_id: int, limit: int) -> None:
+    _set(connection, guild_id, "pool_limit", limit)
+
+
+def set_default_quota_in(connection: sqlite3.Connection, guild_id: int, limit: int) -> None:
+    _set(connection, guild_id, "default_quota", limit)
+
+
+def _set(connection: sqlite3.Connection, guild_id: int, column: str, value: int | None) -> None:
+    assert column in ("pool_limit", "default_quota", "mod_role_id")
+    connection.execute(
+        f"INSERT INTO guild_settings (guild_id, {column}) VALUES (?, ?) "
+        f"ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}",
+        (guild_id, value),
+    )

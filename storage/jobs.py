@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from bot.core.models import DeliveryOutcome, Job, JobStatus, VideoRequest, can_transition
 from storage.database import Database
@@ -37,35 +36,12 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def insert(self, job: Job, connection: aiosqlite.Connection | None = None) -> None:
-        """Insert a new job and its first event; pass `connection` to join a caller's transaction."""
-        if connection is None:
-            async with self._db.transaction() as own:
-                await self._insert(own, job)
-        else:
-            await self._insert(connection, job)
-
-    async def _insert(self, connection: aiosqlite.Connection, job: Job) -> None:
-        request = job.request
-        await connection.execute(
-            """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
-                   negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                job.id, job.guild_id, job.channel_id, job.user_id, job.provider, request.prompt,
-                request.duration, request.aspect, request.mode, request.negative_prompt, int(request.audio),
-                json.dumps(list(request.image_urls)), job.cost, job.status.value, job.status_message_id,
-                _iso(job.created_at), _iso(job.updated_at),
-            ),
-        )
-        await _event(connection, job.id, job.created_at, "created", None, job.status, None)
+    async def insert(self, job: Job) -> None:
+        """Insert a new job and its first event."""
+        await self._db.run(lambda connection: insert_job(connection, job))
 
     async def get(self, job_id: str) -> Job | None:
-        async with self._db.reading() as connection, connection.execute(
-            "SELECT * FROM jobs WHERE id = ?", (job_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return _job(row) if row else None
+        return await self._db.run(lambda connection: get_job(connection, job_id))
 
     async def transition(
         self,
@@ -88,66 +64,58 @@ class JobStore:
                 raise ValueError(f"{status.value} -> {new.value} is not a job transition")
         assignments, values = _assignments(fields)
         marks = ", ".join("?" for _ in expected_set)
-        async with self._db.transaction() as connection:
-            async with connection.execute(
+
+        def work(connection: sqlite3.Connection) -> Job | None:
+            row = connection.execute(
                 f"SELECT status FROM jobs WHERE id = ? AND status IN ({marks})",
                 (job_id, *[s.value for s in expected_set]),
-            ) as cursor:
-                row = await cursor.fetchone()
+            ).fetchone()
             if row is None:
                 return None
-            await connection.execute(
-                f"UPDATE jobs SET status = ?, updated_at = ?{assignments} WHERE id = ?",
+            updated = connection.execute(
+                f"UPDATE jobs SET status = ?, updated_at = ?{assignments} WHERE id = ? RETURNING *",
                 (new.value, _iso(at), *values, job_id),
-            )
-            await _event(connection, job_id, at, "status", JobStatus(row["status"]), new, detail)
-            async with connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-                updated = await cursor.fetchone()
-        return _job(updated) if updated else None
+            ).fetchone()
+            _event(connection, job_id, at, "status", JobStatus(row["status"]), new, detail)
+            return _job(updated)
+
+        return await self._db.run(work)
 
     async def update(self, job_id: str, at: datetime, **fields: Any) -> None:
         """Set fields that are not the status (message ids, attempts, errors)."""
         assignments, values = _assignments(fields)
-        async with self._db.transaction() as connection:
-            await connection.execute(
-                f"UPDATE jobs SET updated_at = ?{assignments} WHERE id = ?", (_iso(at), *values, job_id)
-            )
+        await self._db.run(lambda connection: connection.execute(
+            f"UPDATE jobs SET updated_at = ?{assignments} WHERE id = ?", (_iso(at), *values, job_id)
+        ))
 
     async def record_event(self, job_id: str, at: datetime, kind: str, detail: str | None = None) -> None:
-        async with self._db.transaction() as connection:
-            await _event(connection, job_id, at, kind, None, None, detail)
+        await self._db.run(lambda connection: _event(connection, job_id, at, kind, None, None, detail))
 
     async def with_status(self, statuses: Iterable[JobStatus]) -> list[Job]:
         wanted = [s.value for s in statuses]
         marks = ", ".join("?" for _ in wanted)
-        async with self._db.reading() as connection, connection.execute(
+        return await self._db.run(lambda connection: [_job(row) for row in connection.execute(
             f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY created_at, id", wanted
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [_job(row) for row in rows]
+        )])
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
-        async with self._db.reading() as connection, connection.execute(
+        return await self._db.run(lambda connection: [_job(row) for row in connection.execute(
             "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
             (guild_id, user_id, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [_job(row) for row in rows]
+        )])
 
     async def count_by_status(self) -> dict[JobStatus, int]:
-        async with self._db.reading() as connection, connection.execute(
-            "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._db.run(
+            lambda connection: connection.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
+        )
         counts = dict.fromkeys(JobStatus, 0)
         counts.update({JobStatus(row["status"]): row["n"] for row in rows})
         return counts
 
     async def events(self, job_id: str) -> list[JobEvent]:
-        async with self._db.reading() as connection, connection.execute(
+        rows = await self._db.run(lambda connection: connection.execute(
             "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
-        ) as cursor:
-            rows = await cursor.fetchall()
+        ).fetchall())
         return [
             JobEvent(
                 row["job_id"], datetime.fromisoformat(row["at"]), row["kind"],
@@ -157,6 +125,28 @@ class JobStore:
             )
             for row in rows
         ]
+
+
+def insert_job(connection: sqlite3.Connection, job: Job) -> None:
+    """Insert a job and its first event; callable inside a larger piece of work (a job and its charge)."""
+    request = job.request
+    connection.execute(
+        """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
+               negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            job.id, job.guild_id, job.channel_id, job.user_id, job.provider, request.prompt,
+            request.duration, request.aspect, request.mode, request.negative_prompt, int(request.audio),
+            json.dumps(list(request.image_urls)), job.cost, job.status.value, job.status_message_id,
+            _iso(job.created_at), _iso(job.updated_at),
+        ),
+    )
+    _event(connection, job.id, job.created_at, "created", None, job.status, None)
+
+
+def get_job(connection: sqlite3.Connection, job_id: str) -> Job | None:
+    row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return _job(row) if row else None
 
 
 def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -175,11 +165,11 @@ def _column_value(value: Any) -> Any:
     return value
 
 
-async def _event(
-    connection: aiosqlite.Connection, job_id: str, at: datetime, kind: str,
+def _event(
+    connection: sqlite3.Connection, job_id: str, at: datetime, kind: str,
     from_status: JobStatus | None, to_status: JobStatus | None, detail: str | None,
 ) -> None:
-    await connection.execute(
+    connection.execute(
         "INSERT INTO job_events (job_id, at, kind, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?, ?)",
         (job_id, _iso(at), kind, from_status.value if from_status else None,
          to_status.value if to_status else None, detail),
@@ -194,7 +184,7 @@ def _optional_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _job(row: aiosqlite.Row) -> Job:
+def _job(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"],
         guild_id=row["guild_id"],

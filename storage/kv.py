@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from storage.database import Database
 
 
@@ -11,9 +13,9 @@ class KeyValueStore:
 
     async def get_or_create(self, key: str, make: str) -> str:
         """The stored value for `key`, storing `make` first when there is none."""
-        async with self._db.transaction() as connection:
-            await connection.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (key, make))
-            async with connection.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
-                row = await cursor.fetchone()
-        assert row is not None
-        return str(row["value"])
+
+        def work(connection: sqlite3.Connection) -> str:
+            connection.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (key, make))
+            return str(connection.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()["value"])
+
+        return await self._db.run(work)

@@ -73,14 +73,18 @@ class Dispatcher:
         self._refresher: asyncio.Task[None] | None = None
         self._refresh_again = False
 
-    def enqueue(self, job: Job) -> int:
-        """Queue a job for submission; returns its position (1 = next). Its status message is told its
-        position when it has to wait."""
+    def enqueue(self, job: Job) -> int | None:
+        """Queue a job for submission. Returns the position its status message should show, or None when
+        it goes out at once; later the message is edited only when its place changes enough to matter."""
         self.queue.push(job.user_id, job.id)
         self._queued[job.id] = job
+        position = self.queue.position(job.id) or 1
+        shown = position if position > self.slots.limit - self.slots.in_use else None
+        if shown is not None:
+            self._shown[job.id] = shown
         self._work.set()
         self._positions_changed()
-        return self.queue.position(job.id) or 1
+        return shown
 
     def resumed_at_provider(self, job: Job) -> None:
         """A job found at the provider at start-up: it holds a slot and counts as its member's turn."""

@@ -101,6 +101,37 @@ class FairQueue:
 
     def position(self, job_id: str) -> int | None:
         """1 for the next job to go out; None when the job is not queued."""
-        if job_id not in self._owner:
+        user_id = self._owner.get(job_id)
+        if user_id is None:
             return None
-        return self.order().index(job_id) + 1
+        return self._jobs_ahead(user_id, self._lines[user_id].index(job_id)) + 1
+
+    def position_if_pushed(self, user_id: int) -> int:
+        """Where a job this member queued now would stand."""
+        if user_id in self._lines:
+            return self._jobs_ahead(user_id, len(self._lines[user_id])) + 1
+        start = max(self._round, self._next_round.get(user_id, 0))
+        ahead = 0
+        for member, (served, _) in self._rank.items():
+            # A newcomer's first job goes after every job of an earlier round and after the first jobs
+            # of members already waiting in its own round.
+            ahead += min(len(self._lines[member]), max(0, start - served)) + (served == start)
+        return ahead + 1
+
+    def _jobs_ahead(self, user_id: int, depth: int) -> int:
+        """How many queued jobs `pop` returns before this member's job at `depth` in their line.
+
+        `pop` takes jobs in order of (round, depth in their member's line, the member's turn), as
+        `order` simulates; counting by that key per member is O(members), not O(jobs).
+        """
+        served, turn = self._rank[user_id]
+        key = (served + depth, depth, turn)
+        ahead = 0
+        for member, (member_served, member_turn) in self._rank.items():
+            length = len(self._lines[member])
+            earlier_rounds = min(length, max(0, key[0] - member_served))  # their jobs of rounds before ours
+            ahead += earlier_rounds
+            same_round_depth = key[0] - member_served
+            if 0 <= same_round_depth < length and (same_round_depth, member_turn) < (depth, turn):
+                ahead += 1
+        return ahead

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 from dataclasses import dataclass
 
 from bot.core.clock import Clock
@@ -14,7 +15,7 @@ from bot.core.moderation import ModerationService
 from bot.core.quotas import QuotaService
 from bot.providers.base import Capabilities
 from storage.database import Database
-from storage.jobs import JobStore
+from storage.jobs import JobStore, insert_job
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +139,27 @@ class JobService:
         if self.quotas is None or self.database is None:
             await self.store.insert(job)
             return job
-        async with self.database.transaction() as connection:
-            await self.store.insert(job, connection=connection)
-            await self.quotas.reserve(connection, job)  # raises QuotaExceeded: the insert rolls back too
+        quotas = self.quotas
+
+        def insert_and_charge(connection: sqlite3.Connection) -> None:
+            insert_job(connection, job)
+            quotas.reserve(connection, job)  # raises QuotaExceeded: the insert rolls back too
+
+        await self.database.run(insert_and_charge)
         return job
 
-    async def start(self, job: Job, status_message_id: int | None) -> int:
-        """Remember where the job's status is shown, then queue it; returns the queue position."""
-        if status_message_id is not None:
-            await self.store.update(job.id, self.clock.now(), status_message_id=status_message_id)
-            job.status_message_id = status_message_id
+    def queue(self, job: Job) -> int | None:
+        """Queue an accepted job; returns the queue position to show (None: it goes out at once)."""
         return self.dispatcher.enqueue(job)
+
+    async def attach_status_message(self, job: Job, message_id: int) -> None:
+        """Remember where the job's status is shown. If the job moved on before the message existed, the
+        message is brought up to date."""
+        job.status_message_id = message_id
+        await self.store.update(job.id, self.clock.now(), status_message_id=message_id)
+        current = await self.store.get(job.id)
+        if current is not None and current.status is not JobStatus.QUEUED:
+            await self.dispatcher.lifecycle.announce(current)
 
     async def get(self, job_id: str) -> Job | None:
         return await self.store.get(job_id)

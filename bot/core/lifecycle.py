@@ -38,6 +38,10 @@ class JobLifecycle:
             await self.publisher.show_status(job)
         return job
 
+    async def announce(self, job: Job) -> None:
+        """Show a job's current status again (its status message appeared after the job had moved on)."""
+        await self.publisher.show_status(job)
+
     async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], reason: str,
                    *, detail: str | None = None, **fields: Any) -> Job | None:
         """Fail a job with a reason the member can read, and refund its charge."""

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import aiosqlite
 
 from bot.config import QuotaPeriod, Settings
 from bot.core.clock import Clock
@@ -18,7 +17,7 @@ from bot.core.errors import InvalidRequest, QuotaExceeded
 from bot.core.models import ACTIVE, Job, VideoRequest
 from bot.core.moderation import Actor, ModerationService
 from storage.database import Database
-from storage.guild_settings import GuildSettingsStore
+from storage.guild_settings import GuildSettingsStore, set_default_quota_in, set_pool_limit_in
 from storage.quotas import LedgerEntry, LedgerKind, QuotaStore, Usage
 
 log = logging.getLogger(__name__)
@@ -173,18 +172,18 @@ class QuotaService:
         return job_cost(request, self.policy.multipliers)
 
     # -- the charge ----------------------------------------------------------------------------------
-    async def reserve(self, connection: aiosqlite.Connection, job: Job) -> None:
-        """Charge `job.cost` to its member and server, inside the transaction that inserted the job.
+    def reserve(self, connection: sqlite3.Connection, job: Job) -> None:
+        """Charge `job.cost` to its member and server, inside the database work that inserted the job.
         Raises QuotaExceeded (saying why and when to try again) when there is no room; the caller's
-        transaction then rolls back, job and all."""
+        work then rolls back, job and all."""
         period = self.period()
-        usage = await self.store.usage(connection, job.guild_id, job.user_id, period.key,
+        usage = self.store.usage(connection, job.guild_id, job.user_id, period.key,
                                        active_statuses=tuple(s.value for s in ACTIVE), excluding_job=job.id)
         balance = self._balance(job.guild_id, job.user_id, period, usage)
         refusal = self._refusal(balance, job)
         if refusal:
             raise QuotaExceeded(refusal)
-        await self.store.append(connection, LedgerEntry(
+        self.store.append(connection, LedgerEntry(
             LedgerKind.RESERVE, job.guild_id, period.key, self.clock.now(), user_id=job.user_id,
             actor_id=job.user_id, amount=job.cost, job_id=job.id,
         ))
@@ -243,8 +242,7 @@ class QuotaService:
 
     async def balance(self, guild_id: int, user_id: int) -> Balance:
         period = self.period()
-        async with self.database.reading() as connection:
-            usage = await self.store.usage(connection, guild_id, user_id, period.key)
+        usage = await self.database.run(lambda c: self.store.usage(c, guild_id, user_id, period.key))
         return self._balance(guild_id, user_id, period, usage)
 
     async def show(self, viewer: Actor, user_id: int | None = None) -> Balance:
@@ -256,8 +254,7 @@ class QuotaService:
 
     async def pool(self, guild_id: int) -> PoolBalance:
         period = self.period()
-        async with self.database.reading() as connection:
-            usage = await self.store.usage(connection, guild_id, 0, period.key)
+        usage = await self.database.run(lambda c: self.store.usage(c, guild_id, 0, period.key))
         return self._pool(guild_id, period, usage)
 
     def _pool(self, guild_id: int, period: Period, usage: Usage) -> PoolBalance:
@@ -270,57 +267,66 @@ class QuotaService:
         """A member's own per-period limit (0 stops them)."""
         _check_amount(credits, allow_zero=True)
         period = self.period()
-        async with self.database.transaction() as connection:
-            before = await self.store.member_limit(connection, actor.guild_id, user_id)
-            await self.store.set_member_limit(connection, actor.guild_id, user_id, credits)
-            await self.store.append(connection, LedgerEntry(
+
+        def work(connection: sqlite3.Connection) -> None:
+            before = self.store.member_limit(connection, actor.guild_id, user_id)
+            self.store.set_member_limit(connection, actor.guild_id, user_id, credits)
+            self.store.append(connection, LedgerEntry(
                 LedgerKind.LIMIT, actor.guild_id, period.key, self.clock.now(), user_id=user_id,
                 actor_id=actor.user_id, amount=credits,
                 detail=f"was {before}" if before is not None else "was the server default",
             ))
+
+        await self.database.run(work)
         return await self.balance(actor.guild_id, user_id)
 
     async def grant(self, actor: Actor, user_id: int, credits: int) -> Balance:
         """Extra credits for a member in the current period."""
         _check_amount(credits, allow_zero=False)
-        async with self.database.transaction() as connection:
-            await self.store.append(connection, LedgerEntry(
-                LedgerKind.GRANT, actor.guild_id, self.period().key, self.clock.now(), user_id=user_id,
-                actor_id=actor.user_id, amount=credits,
-            ))
+        entry = LedgerEntry(LedgerKind.GRANT, actor.guild_id, self.period().key, self.clock.now(), user_id=user_id,
+                            actor_id=actor.user_id, amount=credits)
+        await self.database.run(lambda connection: self.store.append(connection, entry))
         return await self.balance(actor.guild_id, user_id)
 
     async def reset(self, actor: Actor, user_id: int) -> tuple[int, Balance]:
         """Clear what a member has used this period (grants stay); returns the credits cleared."""
         period = self.period()
-        async with self.database.transaction() as connection:
-            used = await self.store.used(connection, actor.guild_id, user_id, period.key)
-            await self.store.append(connection, LedgerEntry(
+
+        def work(connection: sqlite3.Connection) -> int:
+            used = self.store.used(connection, actor.guild_id, user_id, period.key)
+            self.store.append(connection, LedgerEntry(
                 LedgerKind.RESET, actor.guild_id, period.key, self.clock.now(), user_id=user_id,
                 actor_id=actor.user_id, amount=used,
             ))
+            return used
+
+        used = await self.database.run(work)
         return used, await self.balance(actor.guild_id, user_id)
 
     async def set_pool(self, actor: Actor, credits: int) -> PoolBalance:
         """The server's shared pool per period (0: no pool)."""
         _check_amount(credits, allow_zero=True)
-        async with self.database.transaction() as connection:
-            await self.guilds.set_pool_limit(connection, actor.guild_id, credits)
-            await self.store.append(connection, LedgerEntry(
-                LedgerKind.POOL, actor.guild_id, self.period().key, self.clock.now(), actor_id=actor.user_id,
-                amount=credits,
-            ))
+        entry = LedgerEntry(LedgerKind.POOL, actor.guild_id, self.period().key, self.clock.now(),
+                            actor_id=actor.user_id, amount=credits)
+
+        def work(connection: sqlite3.Connection) -> None:
+            set_pool_limit_in(connection, actor.guild_id, credits)
+            self.store.append(connection, entry)
+
+        await self.database.run(work)
         return await self.pool(actor.guild_id)
 
     async def set_default(self, actor: Actor, credits: int) -> int:
         """The per-period limit of every member without one of their own."""
         _check_amount(credits, allow_zero=True)
-        async with self.database.transaction() as connection:
-            await self.guilds.set_default_quota(connection, actor.guild_id, credits)
-            await self.store.append(connection, LedgerEntry(
-                LedgerKind.DEFAULT, actor.guild_id, self.period().key, self.clock.now(), actor_id=actor.user_id,
-                amount=credits,
-            ))
+        entry = LedgerEntry(LedgerKind.DEFAULT, actor.guild_id, self.period().key, self.clock.now(),
+                            actor_id=actor.user_id, amount=credits)
+
+        def work(connection: sqlite3.Connection) -> None:
+            set_default_quota_in(connection, actor.guild_id, credits)
+            self.store.append(connection, entry)
+
+        await self.database.run(work)
         return credits
 
     async def history(self, guild_id: int, user_id: int | None = None, page: int = 1) -> HistoryPage:

@@ -53,10 +53,9 @@ class World:
         ))
 
     async def ledger(self) -> list[Any]:
-        async with self.database.reading() as connection, connection.execute(
-            "SELECT * FROM quota_ledger ORDER BY id"
-        ) as cursor:
-            return list(await cursor.fetchall())
+        return await self.database.run(
+            lambda connection: connection.execute("SELECT * FROM quota_ledger ORDER BY id").fetchall()
+        )
 
 
 async def make_world(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> World:
@@ -354,3 +353,30 @@ async def test_blocked_words_and_channels_refuse_before_anything_is_charged(worl
         await world.video()
     assert str(wrong_channel.value) == "Videos can be made in <#444>, <#555>."
     assert [r["kind"] for r in await world.ledger()] == ["reserve"]
+
+
+async def test_running_totals_always_agree_with_the_ledger(world: World) -> None:
+    """The totals a charge reads are kept by triggers; the ledger sums are the record they must match."""
+    from storage.quotas import LEDGER_MEMBER_USED, LEDGER_POOL_USED
+
+    jobs = [await world.video(user=user, duration=5) for user in (ALICE, BOB, ALICE, CAROL, BOB)]
+    await world.lifecycle.fail(jobs[0].id, JobStatus.QUEUED, "refused")
+    await world.quotas.grant(moderator(), BOB, 7)
+    await world.quotas.reset(moderator(), ALICE)
+    await world.lifecycle.fail(jobs[2].id, JobStatus.QUEUED, "charged before the reset")
+    jobs.append(await world.video(user=ALICE, duration=10, mode="pro"))
+    await world.lifecycle.fail(jobs[4].id, JobStatus.QUEUED, "refused")
+
+    period = world.quotas.period().key
+
+    def ledger_sums(connection: Any) -> tuple[dict[int, int], int]:
+        members = {user: connection.execute(LEDGER_MEMBER_USED, {"guild": GUILD, "user": user, "period": period})
+                   .fetchone()[0] for user in (ALICE, BOB, CAROL)}
+        pool = connection.execute(LEDGER_POOL_USED, {"guild": GUILD, "period": period}).fetchone()[0]
+        return members, pool
+
+    members, pool = await world.database.run(ledger_sums)
+    assert members == {ALICE: 20, BOB: 5, CAROL: 5}
+    for user, used in members.items():
+        assert (await world.quotas.balance(GUILD, user)).used == used
+    assert (await world.quotas.pool(GUILD)).used == pool == 30
