@@ -124,6 +124,7 @@ async def run_one(discord: FakeDiscord, tmp: Path, setup: Setup, duration: int) 
     try:
         limiter = harness.running.tracker.limiter
         limiter.per_seconds = limiter.per_seconds / SCALE  # the provider's documented window, compressed
+        limiter.window = limiter.window / SCALE
         loop = asyncio.get_running_loop()
         started = loop.time()
         interactions = await asyncio.gather(*(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,12 +51,14 @@ class JobStore:
         at: datetime,
         *,
         detail: str | None = None,
+        then: Callable[[sqlite3.Connection, Job], object] | None = None,
         **fields: Any,
     ) -> Job | None:
         """Move a job from one of `expected` to `new`, setting `fields` with it.
 
         Returns the updated job, or None when the job was not in an expected status (someone else
-        moved it first). The event is written in the same transaction.
+        moved it first). The event, and `then(connection, job)` when given, are written in the same
+        transaction.
         """
         expected_set = (expected,) if isinstance(expected, JobStatus) else tuple(expected)
         for status in expected_set:
@@ -77,7 +79,10 @@ class JobStore:
                 (new.value, _iso(at), *values, job_id),
             ).fetchone()
             _event(connection, job_id, at, "status", JobStatus(row["status"]), new, detail)
-            return _job(updated)
+            job = _job(updated)
+            if then is not None:
+                then(connection, job)
+            return job
 
         return await self._db.run(work)
 

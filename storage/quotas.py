@@ -140,21 +140,21 @@ SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool
     async def refund(self, job_id: str, at: datetime, detail: str | None) -> int | None:
         """Give a job's charge back, into the period it was charged in. Returns the credits refunded, or
         None when there is nothing to refund (never charged, or already refunded)."""
+        return await self._db.run(lambda connection: self.refund_in(connection, job_id, at, detail))
 
-        def work(connection: sqlite3.Connection) -> int | None:
-            cursor = connection.execute(
-                """INSERT OR IGNORE INTO quota_ledger (at, guild_id, user_id, actor_id, kind, period, amount, job_id,
-                       detail)
-                   SELECT ?, guild_id, user_id, NULL, 'refund', period, amount, job_id, ?
-                   FROM quota_ledger WHERE job_id = ? AND kind = 'reserve'""",
-                (_iso(at), detail, job_id),
-            )
-            if cursor.rowcount == 0:
-                return None
-            return _scalar(connection, "SELECT amount FROM quota_ledger WHERE job_id = :job AND kind = 'refund'",
-                           {"job": job_id})
-
-        return await self._db.run(work)
+    def refund_in(self, connection: sqlite3.Connection, job_id: str, at: datetime, detail: str | None) -> int | None:
+        """`refund`, inside a caller's piece of database work (the job's FAILED transition)."""
+        cursor = connection.execute(
+            """INSERT OR IGNORE INTO quota_ledger (at, guild_id, user_id, actor_id, kind, period, amount, job_id,
+                   detail)
+               SELECT ?, guild_id, user_id, NULL, 'refund', period, amount, job_id, ?
+               FROM quota_ledger WHERE job_id = ? AND kind = 'reserve'""",
+            (_iso(at), detail, job_id),
+        )
+        if cursor.rowcount == 0:
+            return None
+        return _scalar(connection, "SELECT amount FROM quota_ledger WHERE job_id = :job AND kind = 'refund'",
+                       {"job": job_id})
 
     async def failed_without_refund(self) -> list[str]:
         """Jobs that failed and were charged but never refunded (the bot stopped in between)."""

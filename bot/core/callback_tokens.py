@@ -11,7 +11,7 @@ class CallbackSigner:
         self._key = secret.encode()
 
     def token(self, job_id: str) -> str:
-        return hmac.new(self._key, job_id.encode(), hashlib.sha256).hexdigest()[:40]
+        return hmac.digest(self._key, job_id.encode(), hashlib.sha256).hex()[:40]
 
     def verify(self, job_id: str, token: str) -> bool:
         return hmac.compare_digest(self.token(job_id), token)

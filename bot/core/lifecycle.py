@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -15,7 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class Refunder(Protocol):
-    async def refund(self, job: Job, reason: str) -> None: ...
+    def refund_in(self, connection: sqlite3.Connection, job: Job, reason: str) -> int | None:
+        """Give the job's charge back inside the database work that fails it (once per job)."""
+        ...
 
 
 class JobLifecycle:
@@ -44,15 +47,21 @@ class JobLifecycle:
 
     async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], reason: str,
                    *, detail: str | None = None, **fields: Any) -> Job | None:
-        """Fail a job with a reason the member can read, and refund its charge."""
+        """Fail a job with a reason the member can read, and refund its charge in the same transaction."""
+        refunder = self.refunder
+        refunded: list[int | None] = [None]
+
+        def refund(connection: sqlite3.Connection, failed: Job) -> None:
+            if refunder is not None:
+                refunded[0] = refunder.refund_in(connection, failed, reason)
+
         job = await self.store.transition(
             job_id, expected, JobStatus.FAILED, self.clock.now(), detail=detail or reason, last_error=reason,
-            **fields,
+            then=refund, **fields,
         )
         if job is None:
             return None
-        log.info("job %s failed: %s", job.id, detail or reason, extra={"job_id": job.id})
-        if self.refunder is not None:
-            await self.refunder.refund(job, reason)
+        credits = f"; {refunded[0]} credits refunded" if refunded[0] is not None else ""
+        log.info("job %s failed: %s%s", job.id, detail or reason, credits, extra={"job_id": job.id})
         await self.publisher.show_status(job)
         return job

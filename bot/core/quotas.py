@@ -213,6 +213,11 @@ class QuotaService:
                     "Try again when one of them is done.")
         return None
 
+    def refund_in(self, connection: sqlite3.Connection, job: Job, reason: str) -> int | None:
+        """Refund inside the database work that fails the job, so the two cannot be split by a crash.
+        Returns the credits refunded (None: nothing was charged, or it was refunded already)."""
+        return self.store.refund_in(connection, job.id, self.clock.now(), reason[:300])
+
     async def refund(self, job: Job, reason: str) -> None:
         """Give a failed job's charge back (into the period it was charged in). Safe to call any number
         of times: only the first call for a job writes a refund."""

@@ -1,5 +1,9 @@
 """A sliding-window limit: never more than `calls` in any `per_seconds` window, however many jobs
-want a slot. A token bucket would allow twice the limit across a window boundary; this does not."""
+want a slot. A token bucket would allow twice the limit across a window boundary; this does not.
+
+A call is stamped when it takes its slot, but the provider counts it when it arrives; a call that is
+slow to arrive (a busy connection pool, a slow network) could otherwise let the next window's first
+call land inside the provider's window. The window is therefore held `margin` seconds longer."""
 
 from __future__ import annotations
 
@@ -10,17 +14,18 @@ from bot.core.clock import Clock
 
 
 class SlidingWindowLimiter:
-    def __init__(self, calls: int, per_seconds: float, clock: Clock) -> None:
-        if calls <= 0 or per_seconds <= 0:
+    def __init__(self, calls: int, per_seconds: float, clock: Clock, *, margin: float = 1.0) -> None:
+        if calls <= 0 or per_seconds <= 0 or margin < 0:
             raise ValueError("a rate limit needs positive calls and period")
         self.calls = calls
         self.per_seconds = per_seconds
+        self.window = per_seconds + margin
         self._clock = clock
         self._sent: deque[float] = deque()
         self._lock = asyncio.Lock()  # callers queue in order, so nobody starves
 
     def _expire(self, now: float) -> None:
-        while self._sent and now - self._sent[0] >= self.per_seconds:
+        while self._sent and now - self._sent[0] >= self.window:
             self._sent.popleft()
 
     def wait_time(self) -> float:
@@ -29,7 +34,7 @@ class SlidingWindowLimiter:
         self._expire(now)
         if len(self._sent) < self.calls:
             return 0.0
-        return self._sent[0] + self.per_seconds - now
+        return self._sent[0] + self.window - now
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -40,7 +45,7 @@ class SlidingWindowLimiter:
     def penalize(self, seconds: float) -> None:
         """The provider said slow down: fill the window so nothing goes out for `seconds`."""
         now = self._clock.monotonic()
-        stamp = now + seconds - self.per_seconds
+        stamp = now + seconds - self.window
         self._sent.clear()
         self._sent.extend([stamp] * self.calls)
 

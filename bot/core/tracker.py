@@ -101,32 +101,37 @@ class JobTracker:
         self.slots.release(job_id)
 
     # -- the one update path ------------------------------------------------------------------------
-    async def apply(self, job: Job, update: ProviderUpdate, source: str) -> Job | None:
-        """Record what the provider says. Returns the job if this update moved it, None if it changed
-        nothing (a duplicate, a late callback, a status we already had)."""
-        if job.provider_job_id is None or update.provider_job_id != job.provider_job_id:
+    def provider_job_id(self, job_id: str) -> str | None:
+        """The provider's id for a job being tracked (None: not at the provider, as far as this run knows)."""
+        tracked = self._tracked.get(job_id)
+        return tracked.provider_job_id if tracked is not None else None
+
+    async def apply(self, job_id: str, provider_job_id: str | None, update: ProviderUpdate,
+                    source: str) -> Job | None:
+        """Record what the provider says about a job. Returns the job if this update moved it, None if it
+        changed nothing (a duplicate, a late callback, a status we already had)."""
+        if provider_job_id is None or update.provider_job_id != provider_job_id:
             raise UpdateRejected("the update names another provider job")
         if update.state is ProviderState.PROCESSING:
-            return await self.lifecycle.move(job.id, JobStatus.SUBMITTED, JobStatus.PROCESSING, detail=source)
+            return await self.lifecycle.move(job_id, JobStatus.SUBMITTED, JobStatus.PROCESSING, detail=source)
         if update.state is ProviderState.COMPLETED:
             if not update.video_url:
-                log.warning("job %s: provider says completed but gave no video URL", job.id)
+                log.warning("job %s: provider says completed but gave no video URL", job_id)
                 return None
             moved = await self.lifecycle.move(
-                job.id, AT_PROVIDER, JobStatus.COMPLETED, detail=source, announce=False,
+                job_id, AT_PROVIDER, JobStatus.COMPLETED, detail=source, announce=False,
                 video_url=update.video_url, completed_at=self.clock.now(),
             )
+            self._forget(job_id)  # finished, whichever path recorded it
             if moved is not None:
-                self._forget(job.id)
                 self.delivery.schedule(moved)
             return moved
         if update.state is ProviderState.FAILED:
             kind = update.error_kind or ErrorKind.GENERATION_FAILED
             moved = await self.lifecycle.fail(
-                job.id, AT_PROVIDER, explain(kind, update.error_detail), detail=f"{source}: {update.error_detail}"
+                job_id, AT_PROVIDER, explain(kind, update.error_detail), detail=f"{source}: {update.error_detail}"
             )
-            if moved is not None:
-                self._forget(job.id)
+            self._forget(job_id)
             return moved
         return None
 
@@ -179,11 +184,9 @@ class JobTracker:
             return
         self.metrics.provider_call(self.provider.name, "status", "ok", self.clock.monotonic() - started)
         tracked.checks += 1
-        job = await self.lifecycle.store.get(tracked.job_id)
-        if job is None or job.status not in AT_PROVIDER:
-            self._forget(tracked.job_id)
-            return
-        await self.apply(job, update, "poll")
+        if tracked.job_id not in self._tracked:
+            return  # a callback finished it while this check was under way
+        await self.apply(tracked.job_id, tracked.provider_job_id, update, "poll")
         if tracked.job_id in self._tracked:
             self._reschedule(tracked)
 

@@ -53,6 +53,8 @@ class DiscordPublisher:
             await message.edit(embed=render.status_embed(job, queue_position=position))
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             log.warning("job %s: could not update the status message (%s)", job.id, exc)
+        except Exception:  # a status edit must never take anything else down (e.g. during shutdown)
+            log.exception("job %s: updating the status message failed", job.id)
 
     async def wait_for_edits(self) -> None:
         """Let pending status edits finish (used at shutdown and by tests)."""
@@ -61,6 +63,8 @@ class DiscordPublisher:
 
     # -- results --------------------------------------------------------------------------------------
     async def upload_limit(self, guild_id: int) -> int:
+        # Deliveries resumed at start-up begin before the gateway has sent the guilds and their boost tier.
+        await self.client.wait_until_ready()
         guild = self.client.get_guild(guild_id)
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 

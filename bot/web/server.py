@@ -53,6 +53,9 @@ def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
 
 
+RECEIVED = json.dumps({"status": "received"}).encode()  # the answer to nearly every callback
+
+
 class Routes:
     def __init__(self, deps: WebDependencies) -> None:
         self.deps = deps
@@ -73,21 +76,27 @@ class Routes:
             return "too_large", _json({"error": "body too large"}, 413)
         if not deps.signer.verify(job_id, token):
             return "forbidden", _json({"error": "invalid token"}, 403)
-        job = await deps.store.get(job_id)
-        if job is None or request.match_info["provider"] != job.provider or job.provider != deps.provider.name:
+        if request.match_info["provider"] != deps.provider.name:
             return "unknown_job", _json({"error": "unknown job"}, 404)
+        # A job at the provider is tracked in memory: no database read on the busy path.
+        provider_job_id = deps.tracker.provider_job_id(job_id)
+        if provider_job_id is None:
+            job = await deps.store.get(job_id)
+            if job is None or job.provider != deps.provider.name:
+                return "unknown_job", _json({"error": "unknown job"}, 404)
+            if job.provider_job_id is None:
+                # The provider answered faster than we recorded its id; it retries, and polling catches up.
+                return "early", _json({"error": "job not yet submitted"}, 409)
+            provider_job_id = job.provider_job_id
         try:
             update = deps.provider.parse_callback(body)
         except MalformedCallback:
             return "malformed", _json({"error": "malformed body"}, 400)
-        if job.provider_job_id is None:
-            # The provider answered faster than we recorded its id; it retries, and polling catches up.
-            return "early", _json({"error": "job not yet submitted"}, 409)
         try:
-            moved = await deps.tracker.apply(job, update, "callback")
+            moved = await deps.tracker.apply(job_id, provider_job_id, update, "callback")
         except UpdateRejected:
             return "mismatch", _json({"error": "callback does not match the job"}, 400)
-        return ("applied" if moved else "duplicate"), _json({"status": "received"})
+        return ("applied" if moved else "duplicate"), web.Response(body=RECEIVED, content_type="application/json")
 
     async def health(self, request: web.Request) -> web.Response:
         database = await self.deps.database_ok()

@@ -282,3 +282,21 @@ async def test_switching_providers_cancels_jobs_in_flight_and_still_delivers_fin
         assert len(switched.results_in(CHANNEL)) == 1
     finally:
         await switched.stop()
+
+
+async def test_a_delivery_resumed_at_start_up_uses_the_servers_boosted_upload_limit(
+    polled: BotHarness, runblob: FakeRunblob, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.set_premium_tier(GUILD, 3)  # 100 MiB uploads
+    runblob.video = b"\x00" * (12 * 1024 * 1024)  # over the unboosted 10 MiB
+    discord_fake.fail_next("POST", rf"/channels/{CHANNEL}/messages$", 500, times=100)
+    _, job = await submitted_job(polled, runblob)
+    runblob.set_state(job.provider_job_id, "completed")
+    await polled.wait_status(job.id, JobStatus.COMPLETED)
+    await polled.stop()
+    discord_fake._faults.clear()
+    await polled.start()
+    delivered = await polled.wait_status(job.id, JobStatus.DELIVERED)
+    assert delivered.delivery_outcome is DeliveryOutcome.ATTACHED
+    [post] = polled.results_in(CHANNEL)
+    assert post["attachments"][0]["size"] == 12 * 1024 * 1024

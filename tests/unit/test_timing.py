@@ -33,7 +33,8 @@ async def test_limiter_never_exceeds_calls_in_any_window() -> None:
         await limiter.acquire()
         stamps.append(clock.monotonic())
     for index in range(len(stamps) - 60):
-        assert stamps[index + 60] - stamps[index] >= 60  # the 61st call is a full window after the 1st
+        # The 61st call is a full window, plus the margin for calls slow to arrive, after the 1st.
+        assert stamps[index + 60] - stamps[index] >= 60 + 1.0
 
 
 async def test_limiter_serves_concurrent_waiters_in_turn() -> None:
