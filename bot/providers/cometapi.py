@@ -11,34 +11,10 @@ import re
 from typing import Any
 
 import aiohttp
-from pydantic import ValidationError
 
-from bot.core.models import VideoRequest
-from bot.providers.base import (
-    Capabilities,
-    ErrorKind,
-    ProviderError,
-    ProviderState,
-    ProviderUpdate,
-    RateLimit,
-    SubmitResult,
-    key_fingerprint,
-)
+from bot.providers.base import Capabilities, ErrorKind, ProviderError, RateLimit, key_fingerprint
 from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
-from bot.providers.kling import (
-    CONTENT_WORDS,
-    STATES,
-    KlingAnswer,
-    business_code,
-    callback_update,
-    code_error,
-    decode_job_id,
-    encode_job_id,
-    for_submit,
-    kind_for,
-    query_update,
-    task_payload,
-)
+from bot.providers.kling import CONTENT_WORDS, KlingTaskProvider, business_code, code_error
 
 DEFAULT_BASE_URL = "https://api.cometapi.com"
 CREATE_PATH = "/kling/v1/videos/{kind}"
@@ -64,11 +40,14 @@ CAPABILITIES = Capabilities(
 )
 
 
-class CometapiProvider:
+class CometapiProvider(KlingTaskProvider):
     """Adapter for cometapi's Kling routes (text2video and image2video)."""
 
     name = "cometapi"
     capabilities = CAPABILITIES
+    create_path = CREATE_PATH
+    query_path = QUERY_PATH
+    model_name = MODEL_NAME
 
     def __init__(
         self, session: aiohttp.ClientSession, api_key: str, base_url: str = DEFAULT_BASE_URL,
@@ -80,45 +59,8 @@ class CometapiProvider:
             session, base_url, {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}, timeout
         )
 
-    @property
-    def rate_key(self) -> str:
-        return self._key_id
-
-    def build_payload(self, request: VideoRequest, callback_url: str | None) -> dict[str, Any]:
-        return task_payload(request, callback_url, model_name=MODEL_NAME)
-
-    async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:
-        kind = kind_for(request)
-        answer = await self._http.request(
-            "POST", CREATE_PATH.format(kind=kind), json_body=self.build_payload(request, callback_url)
-        )
-        if not answer.ok:
-            raise for_submit(self._error(answer))
-        try:
-            parsed = KlingAnswer.model_validate(answer.body)
-        except ValidationError as exc:
-            # It answered 2xx, so a task may exist that we cannot name: never resubmit.
-            raise ProviderError(ErrorKind.PROVIDER_DOWN, "unreadable create answer", maybe_started=True) from exc
-        if not parsed.succeeded:
-            raise for_submit(self._error(answer))
-        if parsed.data is None:
-            raise ProviderError(ErrorKind.PROVIDER_DOWN, "create answer without a task", maybe_started=True)
-        state = STATES.get(parsed.data.task_status, ProviderState.PENDING)
-        return SubmitResult(encode_job_id(kind, parsed.data.task_id), state)
-
-    async def status(self, provider_job_id: str) -> ProviderUpdate:
-        kind, task_id = decode_job_id(provider_job_id)
-        answer = await self._http.request("GET", QUERY_PATH.format(kind=kind, task_id=task_id))
-        if not answer.ok:
-            raise self._error(answer)
-        return query_update(answer, provider_job_id, self._error)
-
-    def parse_callback(self, body: bytes) -> ProviderUpdate:
-        return callback_update(body, self.name)
-
-    def expected_seconds(self, request: VideoRequest) -> float:
-        # Kling v3 behind a gateway: roughly 1-5 minutes, growing with length; pro about half as long again.
-        return (60.0 + 15.0 * request.duration) * (1.5 if request.mode == "pro" else 1.0)
+    async def _request(self, method: str, path: str, body: Any = None) -> HttpAnswer:
+        return await self._http.request(method, path, json_body=body)
 
     def _error(self, answer: HttpAnswer) -> ProviderError:
         return redact(_error(answer), self._key)

@@ -263,33 +263,30 @@ def _error(answer: HttpAnswer) -> ProviderError:
     return status_error(answer, detail_text(body))
 
 
-# -- the adapter --------------------------------------------------------------------------------------
-class KlingProvider:
-    """Adapter for the official Kling API (text2video and image2video with `kling-v3`)."""
+# -- the adapters -------------------------------------------------------------------------------------
+class KlingTaskProvider:
+    """Kling's task protocol: create a text2video or image2video task, query it, read its callbacks.
+    The official API and gateways that relay it (cometapi) differ only in how a request is authorized,
+    where the routes live and how errors are wrapped: `_request`, the paths and `_error`."""
 
-    name = "kling"
-    capabilities = CAPABILITIES
-
-    def __init__(
-        self, session: aiohttp.ClientSession, access_key: str, secret_key: str, base_url: str = DEFAULT_BASE_URL,
-        *, now: Callable[[], float] = time.time, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        self._access_key = access_key
-        self._secret_key = secret_key
-        self._key_id = key_fingerprint(self.name, access_key)
-        self._token = KlingToken(access_key, secret_key, now=now)
-        self._http = ProviderHttp(session, base_url, {"Content-Type": "application/json"}, timeout)
+    name: str
+    capabilities: Capabilities
+    create_path: str
+    query_path: str
+    model_name = MODEL_NAME
+    _key_id: str
 
     @property
     def rate_key(self) -> str:
         return self._key_id
 
     def build_payload(self, request: VideoRequest, callback_url: str | None) -> dict[str, Any]:
-        return task_payload(request, callback_url, model_name=MODEL_NAME)
+        return task_payload(request, callback_url, model_name=self.model_name)
 
     async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:
         kind = kind_for(request)
-        answer = await self._request("POST", CREATE_PATH.format(kind=kind), self.build_payload(request, callback_url))
+        payload = self.build_payload(request, callback_url)
+        answer = await self._request("POST", self.create_path.format(kind=kind), payload)
         if not answer.ok:
             raise for_submit(self._error(answer))
         try:
@@ -306,7 +303,7 @@ class KlingProvider:
 
     async def status(self, provider_job_id: str) -> ProviderUpdate:
         kind, task_id = decode_job_id(provider_job_id)
-        answer = await self._request("GET", QUERY_PATH.format(kind=kind, task_id=task_id))
+        answer = await self._request("GET", self.query_path.format(kind=kind, task_id=task_id))
         if not answer.ok:
             raise self._error(answer)
         return query_update(answer, provider_job_id, self._error)
@@ -317,6 +314,31 @@ class KlingProvider:
     def expected_seconds(self, request: VideoRequest) -> float:
         # Kling v3 renders in roughly 1-5 minutes, growing with length; pro takes about half as long again.
         return (60.0 + 15.0 * request.duration) * (1.5 if request.mode == "pro" else 1.0)
+
+    async def _request(self, method: str, path: str, body: Any = None) -> HttpAnswer:
+        raise NotImplementedError
+
+    def _error(self, answer: HttpAnswer) -> ProviderError:
+        raise NotImplementedError
+
+
+class KlingProvider(KlingTaskProvider):
+    """Adapter for the official Kling API (text2video and image2video with `kling-v3`)."""
+
+    name = "kling"
+    capabilities = CAPABILITIES
+    create_path = CREATE_PATH
+    query_path = QUERY_PATH
+
+    def __init__(
+        self, session: aiohttp.ClientSession, access_key: str, secret_key: str, base_url: str = DEFAULT_BASE_URL,
+        *, now: Callable[[], float] = time.time, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._key_id = key_fingerprint(self.name, access_key)
+        self._token = KlingToken(access_key, secret_key, now=now)
+        self._http = ProviderHttp(session, base_url, {"Content-Type": "application/json"}, timeout)
 
     async def _request(self, method: str, path: str, body: Any = None) -> HttpAnswer:
         self._http.set_header("Authorization", f"Bearer {self._token.token()}")
