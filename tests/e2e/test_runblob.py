@@ -300,3 +300,19 @@ async def test_a_delivery_resumed_at_start_up_uses_the_servers_boosted_upload_li
     assert delivered.delivery_outcome is DeliveryOutcome.ATTACHED
     [post] = polled.results_in(CHANNEL)
     assert post["attachments"][0]["size"] == 12 * 1024 * 1024
+
+
+async def test_discord_refusing_the_upload_falls_back_to_a_link(
+    polled: BotHarness, runblob: FakeRunblob, discord_fake: FakeDiscord
+) -> None:
+    # The size fits the limit the bot knows, but Discord answers 413 anyway (a limit changed meanwhile).
+    discord_fake.fail_next("POST", rf"/channels/{CHANNEL}/messages$", 413, code=40005,
+                           message="Request entity too large")
+    _, job = await submitted_job(polled, runblob)
+    runblob.set_state(job.provider_job_id, "completed")
+    delivered = await polled.wait_status(job.id, JobStatus.DELIVERED)
+    assert delivered.delivery_outcome is DeliveryOutcome.LINKED
+    [post] = polled.results_in(CHANNEL)
+    assert post["attachments"] == [] and runblob.video_url(job.provider_job_id) in post["content"]
+    events = [e.detail or "" for e in await polled.running.store.events(job.id) if e.kind == "delivery_error"]
+    assert len(events) == 1 and "413" in events[0]
