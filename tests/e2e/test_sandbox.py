@@ -31,3 +31,13 @@ async def test_video_is_generated_and_posted_in_the_channel(sandbox_bot: BotHarn
     assert status is not None and "Done" in status["embeds"][0]["title"]
     statuses = [e.to_status for e in await sandbox_bot.running.store.events(job.id) if e.to_status]
     assert statuses == [JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.COMPLETED, JobStatus.DELIVERED]
+
+
+async def test_a_sandbox_failure_is_explained_and_refunded(sandbox_bot: BotHarness) -> None:
+    interaction = await sandbox_bot.video("show me a failure sandbox:fail")
+    job = await sandbox_bot.job_for(interaction)
+    failed = await sandbox_bot.wait_status(job.id, JobStatus.FAILED, timeout=15)
+    assert "content filter" in (failed.last_error or "")
+    ledger = await sandbox_bot.sql("SELECT kind, amount FROM quota_ledger WHERE job_id = ? ORDER BY id", job.id)
+    assert ledger == [("reserve", 5), ("refund", 5)]
+    assert sandbox_bot.results_in(CHANNEL) == []
