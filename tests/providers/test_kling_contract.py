@@ -47,22 +47,8 @@ async def fake(clock: Clock) -> AsyncIterator[FakeKling]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 def provider(session: aiohttp.ClientSession, fake: FakeKling, clock: Clock) -> KlingProvider:
     return KlingProvider(session, ACCESS, SECRET, fake.base_url, now=clock, timeout=TEST_TIMEOUT)
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[CallbackSink]:
-    receiver = CallbackSink()
-    await receiver.start()
-    yield receiver
-    await receiver.close()
 
 
 def decode(segment: str) -> dict[str, object]:

@@ -25,12 +25,6 @@ async def fake() -> AsyncIterator[FakeRunbase]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 def provider(session: aiohttp.ClientSession, fake: FakeRunbase) -> RunbaseProvider:
     return RunbaseProvider(session, KEY, fake.base_url, timeout=TEST_TIMEOUT)
 

@@ -25,22 +25,8 @@ async def fake() -> AsyncIterator[FakeRunblob]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 def provider(session: aiohttp.ClientSession, fake: FakeRunblob) -> RunblobProvider:
     return RunblobProvider(session, KEY, fake.base_url, timeout=TEST_TIMEOUT)
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[CallbackSink]:
-    receiver = CallbackSink()
-    await receiver.start()
-    yield receiver
-    await receiver.close()
 
 
 async def test_text_request_body_and_headers(provider: RunblobProvider, fake: FakeRunblob) -> None:

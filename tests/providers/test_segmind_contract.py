@@ -27,12 +27,6 @@ async def fake() -> AsyncIterator[FakeSegmind]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 def provider(session: aiohttp.ClientSession, fake: FakeSegmind) -> SegmindProvider:
     return SegmindProvider(session, KEY, fake.base_url, timeout=TEST_TIMEOUT)
 
