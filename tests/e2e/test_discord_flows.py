@@ -156,3 +156,18 @@ async def test_provider_keys_and_the_token_never_reach_the_logs(
     assert runblob.api_key not in caplog.text
     assert "fake-bot-token" not in caplog.text
     assert runblob.api_key not in (failed.last_error or "")
+
+
+async def test_reroll_of_an_image_job_sends_the_same_image_again(
+    bot: BotHarness, runblob: FakeRunblob, discord_fake: FakeDiscord
+) -> None:
+    image = discord_fake.add_attachment(b"\x89PNG\r\n\x1a\n" + b"\x00" * 512, "cat.png", "image/png")
+    interaction = await bot.video("make the cat wave", image=image)
+    original = await bot.wait_status((await bot.job_for(interaction)).id, JobStatus.SUBMITTED)
+    runblob.set_state(original.provider_job_id, "completed")
+    await bot.wait_status(original.id, JobStatus.DELIVERED)
+    [post] = bot.results_in(CHANNEL)
+    click = await discord_fake.click_button(message=post, custom_id=f"kb:reroll:{original.id}", user_id=BOB)
+    rerolled = await bot.wait_status((await bot.job_for(click)).id, JobStatus.SUBMITTED)
+    assert rerolled.request.image_urls == original.request.image_urls == (image["url"],)
+    assert runblob.requests[-1].body["images_url"] == [image["url"]]

@@ -316,3 +316,47 @@ async def test_discord_refusing_the_upload_falls_back_to_a_link(
     assert post["attachments"] == [] and runblob.video_url(job.provider_job_id) in post["content"]
     events = [e.detail or "" for e in await polled.running.store.events(job.id) if e.kind == "delivery_error"]
     assert len(events) == 1 and "413" in events[0]
+
+
+async def test_status_errors_are_retried_until_the_job_is_seen_finished(
+    polled: BotHarness, runblob: FakeRunblob
+) -> None:
+    _, job = await submitted_job(polled, runblob)
+    runblob.fail_next("status", 503, {"detail": "Service Unavailable"}, times=2)
+    runblob.fail_next("status", 429, {"detail": "Too many requests"}, headers={"Retry-After": "0.2"})
+    runblob.set_state(job.provider_job_id, "completed")
+    delivered = await polled.wait_status(job.id, JobStatus.DELIVERED)
+    assert delivered.delivery_outcome is DeliveryOutcome.ATTACHED
+    assert runblob.status_calls >= 4  # three refused, then the one that saw it finished
+
+
+async def test_a_job_the_provider_no_longer_knows_fails_and_is_refunded(
+    polled: BotHarness, runblob: FakeRunblob
+) -> None:
+    _, job = await submitted_job(polled, runblob)
+    del runblob.jobs[job.provider_job_id]  # the status route now answers 404
+    failed = await polled.wait_status(job.id, JobStatus.FAILED)
+    assert "lost track" in (failed.last_error or "")
+    ledger = await polled.sql("SELECT kind FROM quota_ledger WHERE job_id = ? ORDER BY id", job.id)
+    assert ledger == [("reserve",), ("refund",)]
+
+
+async def test_a_video_that_cannot_be_downloaded_is_posted_as_its_link(
+    pushed: BotHarness, runblob: FakeRunblob
+) -> None:
+    _, job = await submitted_job(pushed, runblob)
+    unreachable = f"{free_port_url()}/gone.mp4"
+    app = pushed.running
+    body = {"generation_id": job.provider_job_id, "status": "completed", "video_url": unreachable}
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{app.listener_url}{app.signer.path('runblob', job.id)}", json=body
+    ) as response:
+        assert response.status == 200
+    delivered = await pushed.wait_status(job.id, JobStatus.DELIVERED)
+    assert delivered.delivery_outcome is DeliveryOutcome.LINKED
+    [post] = pushed.results_in(CHANNEL)
+    assert unreachable in post["content"] and "expire" in post["content"]
+
+
+def free_port_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
