@@ -55,10 +55,6 @@ class Delivery:
         self.retry_delays = retry_delays
         self._active: dict[str, asyncio.Task[None]] = {}
 
-    @property
-    def active_count(self) -> int:
-        return len(self._active)
-
     def schedule(self, job: Job) -> None:
         """Deliver in the background; a job already being delivered is not started twice."""
         if job.id in self._active:

@@ -106,18 +106,6 @@ class FairQueue:
             return None
         return self._jobs_ahead(user_id, self._lines[user_id].index(job_id)) + 1
 
-    def position_if_pushed(self, user_id: int) -> int:
-        """Where a job this member queued now would stand."""
-        if user_id in self._lines:
-            return self._jobs_ahead(user_id, len(self._lines[user_id])) + 1
-        start = max(self._round, self._next_round.get(user_id, 0))
-        ahead = 0
-        for member, (served, _) in self._rank.items():
-            # A newcomer's first job goes after every job of an earlier round and after the first jobs
-            # of members already waiting in its own round.
-            ahead += min(len(self._lines[member]), max(0, start - served)) + (served == start)
-        return ahead + 1
-
     def _jobs_ahead(self, user_id: int, depth: int) -> int:
         """How many queued jobs `pop` returns before this member's job at `depth` in their line.
 

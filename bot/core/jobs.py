@@ -44,6 +44,7 @@ class Submission:
     negative_prompt: str | None = None
     audio: bool = False
     images: tuple[ImageInput, ...] = ()
+    checked_image_urls: tuple[str, ...] = ()  # an earlier job's images (re-roll, remix), checked back then
 
 
 def new_job_id() -> str:
@@ -95,20 +96,20 @@ class JobService:
             raise InvalidRequest(f"The negative prompt is longer than {PROMPT_LIMIT:,} characters.")
         if submission.audio and not caps.audio:
             raise InvalidRequest("This server's video provider cannot generate audio.")
-        self._check_images(submission.images)
+        self._check_images(submission.images, len(submission.checked_image_urls))
         return VideoRequest(
             prompt=prompt, duration=submission.duration, aspect=submission.aspect, mode=mode,
             negative_prompt=negative, audio=submission.audio,
-            image_urls=tuple(image.url for image in submission.images),
+            image_urls=(*submission.checked_image_urls, *(image.url for image in submission.images)),
         )
 
-    def _check_images(self, images: tuple[ImageInput, ...]) -> None:
+    def _check_images(self, images: tuple[ImageInput, ...], already_checked: int) -> None:
         caps = self.capabilities
-        if not images:
+        if not images and not already_checked:
             return
         if not caps.image_input:
             raise InvalidRequest("This server's video provider cannot start from an image. Send the prompt alone.")
-        if len(images) > caps.max_images:
+        if len(images) + already_checked > caps.max_images:
             raise InvalidRequest(f"At most {caps.max_images} image(s) can be used.")
         for image in images:
             kind = (image.content_type or "").split(";")[0].strip().lower()
@@ -171,7 +172,7 @@ class JobService:
             guild_id=job.guild_id, channel_id=channel_id, user_id=user_id,
             prompt=request.prompt if prompt is None else prompt, duration=request.duration, aspect=request.aspect,
             mode=request.mode, negative_prompt=request.negative_prompt, audio=request.audio,
-            images=tuple(ImageInput(url, "image/png", 0, "image") for url in request.image_urls),
+            checked_image_urls=request.image_urls,
         )
 
     async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:

@@ -49,11 +49,12 @@ class JobLifecycle:
                    *, detail: str | None = None, **fields: Any) -> Job | None:
         """Fail a job with a reason the member can read, and refund its charge in the same transaction."""
         refunder = self.refunder
-        refunded: list[int | None] = [None]
+        refunded: int | None = None
 
         def refund(connection: sqlite3.Connection, failed: Job) -> None:
+            nonlocal refunded
             if refunder is not None:
-                refunded[0] = refunder.refund_in(connection, failed, reason)
+                refunded = refunder.refund_in(connection, failed, reason)
 
         job = await self.store.transition(
             job_id, expected, JobStatus.FAILED, self.clock.now(), detail=detail or reason, last_error=reason,
@@ -61,7 +62,7 @@ class JobLifecycle:
         )
         if job is None:
             return None
-        credits = f"; {refunded[0]} credits refunded" if refunded[0] is not None else ""
+        credits = f"; {refunded} credits refunded" if refunded is not None else ""
         log.info("job %s failed: %s%s", job.id, detail or reason, credits, extra={"job_id": job.id})
         await self.publisher.show_status(job)
         return job

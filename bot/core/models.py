@@ -15,14 +15,6 @@ class JobStatus(enum.StrEnum):
     DELIVERED = "delivered"  # posted (or its delivery outcome is final)
     FAILED = "failed"
 
-    @property
-    def is_final(self) -> bool:
-        return self in (JobStatus.DELIVERED, JobStatus.FAILED)
-
-    @property
-    def at_provider(self) -> bool:
-        return self in (JobStatus.SUBMITTED, JobStatus.PROCESSING)
-
 
 IN_FLIGHT = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.PROCESSING)
 # What counts against MAX_ACTIVE_JOBS_PER_USER: in flight, or finished and not yet posted.

@@ -17,9 +17,6 @@ class ProviderSlots:
     def in_use(self) -> int:
         return len(self._held)
 
-    def holds(self, job_id: str) -> bool:
-        return job_id in self._held
-
     def take(self, job_id: str) -> None:
         """Claim a slot (also used at start-up for jobs already at the provider, even over the limit)."""
         self._held.add(job_id)

@@ -7,13 +7,15 @@ gateway's own error envelope `{"error": {"message", "type", "param", "code"}}`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import aiohttp
 
-from bot.providers.base import Capabilities, ErrorKind, ProviderError, RateLimit, key_fingerprint
+from bot.providers.base import ErrorKind, ProviderError, key_fingerprint
 from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.kling import CAPABILITIES as KLING_CAPABILITIES
 from bot.providers.kling import CONTENT_WORDS, KlingTaskProvider, business_code, code_error
 
 DEFAULT_BASE_URL = "https://api.cometapi.com"
@@ -24,20 +26,9 @@ MODEL_NAME = "kling-v3"
 # The gateway reports an empty wallet in words and codes of its own, not with 402.
 CREDIT_WORDS = re.compile(r"insufficient|balance|credit", re.IGNORECASE)
 
-CAPABILITIES = Capabilities(
-    durations=(5, 10),
-    modes=("std", "pro"),
-    push=True,
-    # cometapi publishes no per-key limit for task queries; 60 a minute is a polite default that
-    # POLL_RATE_PER_MINUTE overrides.
-    rate_limit=RateLimit(calls=60, per_seconds=60),
-    max_images=2,  # `image` (first frame) and the optional `image_tail` (last frame)
-    image_types=frozenset({"image/jpeg", "image/png"}),
-    max_image_bytes=10 * 1024 * 1024,
-    negative_prompt=True,
-    audio=True,
-    mode_labels={"std": "Standard (720p)", "pro": "Pro (1080p)"},
-)
+# Kling's capabilities, with the durations the relay offers. It publishes no per-key limit for task
+# queries either, so Kling's polite default of 60 a minute stands (POLL_RATE_PER_MINUTE overrides it).
+CAPABILITIES = dataclasses.replace(KLING_CAPABILITIES, durations=(5, 10))
 
 
 class CometapiProvider(KlingTaskProvider):

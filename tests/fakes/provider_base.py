@@ -138,6 +138,21 @@ class FakeProviderServer:
     def elapsed(self, job: FakeJob) -> float:
         return time.monotonic() - job.created
 
+    # The provider's own words for a job under way, a finished one, and the states a job stays in.
+    processing_word = "processing"
+    completed_word = "completed"
+    final_words: tuple[str, ...] = ("completed", "failed")
+
+    def advance_on_timeline(self, job: FakeJob) -> None:
+        """With `auto_complete_after` set, a job is processing after a third of it and done after all of it."""
+        if self.auto_complete_after is None or job.state in self.final_words:
+            return
+        elapsed = self.elapsed(job)
+        if elapsed >= self.auto_complete_after:
+            job.state = self.completed_word
+        elif elapsed >= self.auto_complete_after / 3:
+            job.state = self.processing_word
+
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)

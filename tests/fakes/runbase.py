@@ -24,6 +24,9 @@ class FakeRunbase(FakeProviderServer):
     """No webhooks: runs move when a test moves them, or on the `auto_complete_after` timeline as they
     are polled. `id_field` names the run id in answers ("id"; older answers say "run_id")."""
 
+    completed_word = "succeeded"
+    final_words = FINAL
+
     api_key = "sk-test-key"
     rate_calls = 20
     rate_window = 10.0
@@ -87,7 +90,7 @@ class FakeRunbase(FakeProviderServer):
         if job is None:
             return _error(404, "Run not found", "run_not_found")
         job.status_reads += 1
-        self._advance_on_timeline(job)
+        self.advance_on_timeline(job)
         return json_response(self._describe(job))
 
     # -- internals -----------------------------------------------------------------------------------
@@ -103,15 +106,6 @@ class FakeRunbase(FakeProviderServer):
                           "RATE_LIMITED")
         self._recent.append(now)
         return None
-
-    def _advance_on_timeline(self, job: FakeJob) -> None:
-        if self.auto_complete_after is None or job.state in FINAL:
-            return
-        elapsed = self.elapsed(job)
-        if elapsed >= self.auto_complete_after:
-            job.state = "succeeded"
-        elif elapsed >= self.auto_complete_after / 3:
-            job.state = "processing"
 
     def _describe(self, job: FakeJob) -> dict[str, Any]:
         run: dict[str, Any] = {

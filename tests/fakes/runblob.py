@@ -90,21 +90,12 @@ class FakeRunblob(FakeProviderServer):
         if job is None:
             return json_response({"detail": "Generation not found"}, 404)
         job.status_reads += 1
-        self._advance_on_timeline(job)
+        self.advance_on_timeline(job)
         return json_response(self._describe(job))
 
     # -- internals -----------------------------------------------------------------------------------
     def _now(self) -> float:
         return time.monotonic()
-
-    def _advance_on_timeline(self, job: FakeJob) -> None:
-        if self.auto_complete_after is None or job.state in ("completed", "failed"):
-            return
-        elapsed = self.elapsed(job)
-        if elapsed >= self.auto_complete_after:
-            job.state = "completed"
-        elif elapsed >= self.auto_complete_after / 3:
-            job.state = "processing"
 
     async def _auto_finish(self, job: FakeJob) -> None:
         await asyncio.sleep(self.auto_complete_after or 0)

@@ -25,6 +25,10 @@ class FakeSegmind(FakeProviderServer):
     """No webhooks: jobs move when a test moves them, or on the `auto_complete_after` timeline as they are
     polled (PROCESSING after a third of it, COMPLETED at the end)."""
 
+    processing_word = "PROCESSING"
+    completed_word = "COMPLETED"
+    final_words = FINAL
+
     retention_seconds = 3600.0  # status and results are kept an hour, then 404
 
     def __init__(self, **kwargs: Any) -> None:
@@ -136,17 +140,8 @@ class FakeSegmind(FakeProviderServer):
         if job is None or job.id in self._expired or self.elapsed(job) > self.retention_seconds:
             return json_response({"error": "Request not found or expired"}, 404)
         job.status_reads += 1
-        self._advance_on_timeline(job)
+        self.advance_on_timeline(job)
         return job
-
-    def _advance_on_timeline(self, job: FakeJob) -> None:
-        if self.auto_complete_after is None or job.state in FINAL:
-            return
-        elapsed = self.elapsed(job)
-        if elapsed >= self.auto_complete_after:
-            job.state = "COMPLETED"
-        elif elapsed >= self.auto_complete_after / 3:
-            job.state = "PROCESSING"
 
     def _output(self, job: FakeJob) -> Any:
         url = self.video_url(job.id)
