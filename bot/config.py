@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ProviderName(enum.StrEnum):
@@ -37,6 +38,32 @@ REQUIRED_KEYS: dict[ProviderName, tuple[str, ...]] = {
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+def _comma_separated(value: object) -> object:
+    """`1,2,3` in the environment (pydantic-settings would otherwise expect JSON for a list)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _networks(value: object) -> object:
+    items = _comma_separated(value)
+    if not isinstance(items, list | tuple):
+        return items
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network in CIDR form (for example 10.0.0.0/8)") from None
+    return tuple(networks)
+
+
+GuildIds = Annotated[frozenset[int], NoDecode, BeforeValidator(_comma_separated)]
+Networks = Annotated[
+    tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode, BeforeValidator(_networks)
+]
 
 
 class Settings(BaseSettings):
@@ -78,6 +105,16 @@ class Settings(BaseSettings):
 
     sandbox_pending_seconds: Annotated[float, Field(ge=0)] = 4.0
     sandbox_processing_seconds: Annotated[float, Field(ge=0)] = 20.0
+
+    # Spend safety and a hardened edge (see the README's "Security" section).
+    allowed_guild_ids: GuildIds = frozenset()  # empty: every server the bot is in may use it
+    guild_credit_ceiling: NonNegativeInt = 0  # credits per server per quota period; 0: no ceiling
+    total_credit_ceiling: NonNegativeInt = 0  # credits for all servers together per period; 0: none
+    download_allow_networks: Networks = ()  # private networks result downloads may reach (plain http too)
+    metrics_token: SecretStr | None = None  # when set, /metrics needs `Authorization: Bearer <token>`
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20.0  # SIGTERM waits this long for submits
+    media_retention_days: NonNegativeInt = 30  # archived videos older than this are removed; 0: kept
+    media_max_bytes: NonNegativeInt = 5 * 1024**3  # the archive's size bound, oldest removed first; 0: none
 
     dev_guild_id: int | None = None
     log_level: str = "INFO"

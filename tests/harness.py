@@ -50,6 +50,7 @@ class BotHarness:
             "sandbox_processing_seconds": 0.3,
             "dev_guild_id": GUILD,
             "callback_secret": "test-callback-secret",
+            "download_allow_networks": "127.0.0.1/32",  # the fakes serve their videos over plain http here
         }
         base.update(self.overrides)
         return load_settings(**base)
