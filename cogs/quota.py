@@ -28,6 +28,13 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Video c
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
+    def _above_ceiling(self, credits: int, whatever: str) -> str:
+        """A note when a moderator sets more than the operator's ceiling lets the server use (" ..." or "")."""
+        ceiling = self.services.quotas.policy.guild_ceiling
+        if not ceiling or credits <= ceiling:
+            return ""
+        return " " + render_quotas.ceiling_note(ceiling, self.services.quotas.period().unit, whatever=whatever)
+
     @app_commands.command(name="show", description="Credits used and left, your limit, and when they reset")
     @app_commands.describe(user="Another member (moderators only)")
     async def show(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
@@ -42,8 +49,10 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Video c
     async def set_limit(self, interaction: discord.Interaction, user: discord.User, limit: Credits) -> None:
         balance = await self.services.quotas.set_limit(actor_of(interaction), user.id, limit)
         stopped = " They cannot make videos until this changes." if limit == 0 else ""
+        capped = self._above_ceiling(limit, "their limit says")
         await self._reply(interaction, f"<@{user.id}> now has a limit of **{limit}** credits a "
-                                       f"{balance.period.unit} ({balance.used} used {balance.period.word}).{stopped}")
+                                       f"{balance.period.unit} ({balance.used} used {balance.period.word})."
+                                       f"{stopped}{capped}")
 
     @app_commands.command(name="grant", description="Moderators: give a member extra credits for this period")
     @app_commands.describe(user="The member", amount="Extra credits, for this period only")
@@ -78,7 +87,9 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Video c
     async def default(self, interaction: discord.Interaction, limit: Credits) -> None:
         await self.services.quotas.set_default(actor_of(interaction), limit)
         unit = self.services.quotas.period().unit
-        await self._reply(interaction, f"Members without a limit of their own now have **{limit}** credits a {unit}.")
+        capped = self._above_ceiling(limit, "the members' limits say")
+        await self._reply(interaction, f"Members without a limit of their own now have **{limit}** credits a {unit}."
+                                       f"{capped}")
 
     @app_commands.command(name="history", description="Moderators: every credit change, newest first")
     @app_commands.describe(user="Only this member's entries", page="Page number (10 entries a page)")

@@ -50,17 +50,21 @@ class Usage:
     pool_limit: int | None  # None: the operator's default
     default_quota: int | None  # None: the operator's default
     active_jobs: int
+    total_used: int = 0  # every server together, for the operator's total ceiling
 
 
-# Credits used in a period: running totals that triggers on the ledger keep (migration 0003). The
-# ledger-sum queries they replace are kept in `LEDGER_MEMBER_USED` / `LEDGER_POOL_USED`, which tests use
-# to check that the totals always agree with the ledger.
+# Credits used in a period: running totals that triggers on the ledger keep (migrations 0003 and 0004).
+# The ledger-sum queries they replace are kept in `LEDGER_MEMBER_USED` / `LEDGER_POOL_USED` /
+# `LEDGER_TOTAL_USED`, which tests use to check that the totals always agree with the ledger.
 _MEMBER_USED = """
 SELECT COALESCE((SELECT used FROM quota_member_usage
                  WHERE guild_id = :guild AND user_id = :user AND period = :period), 0)
 """
 _POOL_USED = """
 SELECT COALESCE((SELECT used FROM quota_pool_usage WHERE guild_id = :guild AND period = :period), 0)
+"""
+_TOTAL_USED = """
+SELECT COALESCE((SELECT used FROM quota_total_usage WHERE period = :period), 0)
 """
 # Reserves after the member's last reset that were not refunded: a refund of a job charged before a
 # reset changes nothing, and usage never goes negative.
@@ -74,6 +78,11 @@ WHERE r.guild_id = :guild AND r.user_id = :user AND r.period = :period AND r.kin
 LEDGER_POOL_USED = """
 SELECT COALESCE(SUM(r.amount), 0) FROM quota_ledger AS r
 WHERE r.guild_id = :guild AND r.period = :period AND r.kind = 'reserve'
+  AND NOT EXISTS (SELECT 1 FROM quota_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
+"""
+LEDGER_TOTAL_USED = """
+SELECT COALESCE(SUM(r.amount), 0) FROM quota_ledger AS r
+WHERE r.period = :period AND r.kind = 'reserve'
   AND NOT EXISTS (SELECT 1 FROM quota_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
 """
 _GRANTED = """
@@ -94,6 +103,7 @@ class QuotaStore:
         marks = ", ".join(f":s{i}" for i in range(len(active_statuses))) or "NULL"
         sql = f"""
 SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool_used,
+       ({_TOTAL_USED}) AS total_used,
        (SELECT credits FROM quota_limits WHERE guild_id = :guild AND user_id = :user) AS member_limit,
        (SELECT pool_limit FROM guild_settings WHERE guild_id = :guild) AS pool_limit,
        (SELECT default_quota FROM guild_settings WHERE guild_id = :guild) AS default_quota,
@@ -105,7 +115,7 @@ SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool
         return Usage(
             used=int(row["used"]), granted=int(row["granted"]), pool_used=int(row["pool_used"]),
             member_limit=row["member_limit"], pool_limit=row["pool_limit"], default_quota=row["default_quota"],
-            active_jobs=int(row["active_jobs"]),
+            active_jobs=int(row["active_jobs"]), total_used=int(row["total_used"]),
         )
 
     def used(self, connection: sqlite3.Connection, guild_id: int, user_id: int, period: str) -> int:

@@ -1,5 +1,8 @@
 """Credits: what a job costs, the period they count in, the charge taken when a job is accepted, refunds,
 and what moderators change. Every change is a ledger row (storage/quotas.py); balances are sums over it.
+
+Above what moderators set sit the operator's ceilings (GUILD_CREDIT_CEILING, TOTAL_CREDIT_CEILING): no
+command changes them, and they are checked in the same transaction that takes the charge.
 """
 
 from __future__ import annotations
@@ -86,13 +89,16 @@ def wait_words(delta: timedelta) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QuotaPolicy:
-    """The operator's defaults (environment); servers override the pool and the default limit."""
+    """The operator's defaults (environment); servers override the pool and the default limit, but never
+    the ceilings."""
 
     default_user_quota: int
     default_guild_pool: int
     period: QuotaPeriod
     multipliers: Mapping[str, int]
     max_active_jobs: int
+    guild_ceiling: int = 0  # credits per server per period, whatever its pool says; 0: none
+    total_ceiling: int = 0  # credits for every server together per period; 0: none
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QuotaPolicy:
@@ -100,6 +106,7 @@ class QuotaPolicy:
             default_user_quota=settings.default_user_quota, default_guild_pool=settings.default_guild_pool,
             period=settings.quota_period, multipliers={k.lower(): v for k, v in settings.mode_multipliers.items()},
             max_active_jobs=settings.max_active_jobs_per_user,
+            guild_ceiling=settings.guild_credit_ceiling, total_ceiling=settings.total_credit_ceiling,
         )
 
 
@@ -115,8 +122,11 @@ class Balance:
     granted: int
     used: int
     pool_limit: int  # 0: no pool
-    pool_used: int
+    pool_used: int  # everything the server used this period: what its pool and its ceiling count
     active_jobs: int = 0
+    guild_ceiling: int = 0  # the operator's; 0: none
+    total_ceiling: int = 0  # the operator's; 0: none
+    total_used: int = 0  # every server together this period
 
     @property
     def allowance(self) -> int:
@@ -124,11 +134,32 @@ class Balance:
 
     @property
     def remaining(self) -> int:
+        """What the member's own limit and grants leave (the pool and the ceilings aside)."""
         return max(0, self.allowance - self.used)
 
     @property
     def pool_remaining(self) -> int | None:
         return max(0, self.pool_limit - self.pool_used) if self.pool_limit else None
+
+    @property
+    def guild_ceiling_remaining(self) -> int | None:
+        return max(0, self.guild_ceiling - self.pool_used) if self.guild_ceiling else None
+
+    @property
+    def total_ceiling_remaining(self) -> int | None:
+        return max(0, self.total_ceiling - self.total_used) if self.total_ceiling else None
+
+    @property
+    def ceiling_remaining(self) -> int | None:
+        """What the operator's ceilings still leave this server this period (None: no ceiling)."""
+        rooms = [r for r in (self.guild_ceiling_remaining, self.total_ceiling_remaining) if r is not None]
+        return min(rooms) if rooms else None
+
+    @property
+    def available(self) -> int:
+        """What the member can really spend now: the least of their own room, the pool's and the ceilings'."""
+        rooms = [r for r in (self.remaining, self.pool_remaining, self.ceiling_remaining) if r is not None]
+        return min(rooms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +169,23 @@ class PoolBalance:
     limit: int  # 0: no pool
     used: int
     is_default: bool
+    ceiling: int = 0  # the operator's GUILD_CREDIT_CEILING; 0: none
+
+    @property
+    def ceiling_remaining(self) -> int | None:
+        return max(0, self.ceiling - self.used) if self.ceiling else None
 
     @property
     def remaining(self) -> int:
-        return max(0, self.limit - self.used)
+        """What is left of the pool, never more than the operator's ceiling leaves."""
+        room = max(0, self.limit - self.used)
+        ceiling_room = self.ceiling_remaining
+        return room if ceiling_room is None else min(room, ceiling_room)
+
+    @property
+    def capped_by_ceiling(self) -> bool:
+        """Whether the operator's ceiling is tighter than the pool (or stands in for a missing pool)."""
+        return bool(self.ceiling) and (not self.limit or self.limit > self.ceiling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,11 +250,33 @@ class QuotaService:
             if cost > balance.pool_limit:
                 return f"{left} That is more than the whole pool, so choose a shorter video or a cheaper mode."
             return f"{left} {resets}"
+        ceiling_refusal = self._ceiling_refusal(balance, cost, video, resets)
+        if ceiling_refusal:
+            return ceiling_refusal
         limit = self.policy.max_active_jobs
         if balance.active_jobs >= limit:
             return (f"You already have {balance.active_jobs} video{'s' if balance.active_jobs != 1 else ''} in "
                     f"progress, the most one member can have at a time ({limit}). "
                     "Try again when one of them is done.")
+        return None
+
+    @staticmethod
+    def _ceiling_refusal(balance: Balance, cost: int, video: str, resets: str) -> str | None:
+        """The operator's ceilings: this server's, then every server's together (never naming another)."""
+        period = balance.period
+        if balance.guild_ceiling and balance.pool_used + cost > balance.guild_ceiling:
+            left = (f"The limit the bot's operator set for this server leaves {balance.guild_ceiling_remaining} of "
+                    f"{balance.guild_ceiling} credits {period.word}; {video}.")
+            if cost > balance.guild_ceiling:
+                return (f"{left} That is more than the server may use in a whole {period.unit}, so choose a "
+                        "shorter video or a cheaper mode.")
+            return f"{left} {resets}"
+        if balance.total_ceiling and balance.total_used + cost > balance.total_ceiling:
+            left = (f"The limit the bot's operator set for all its servers together leaves "
+                    f"{balance.total_ceiling_remaining} of {balance.total_ceiling} credits {period.word}; {video}.")
+            if cost > balance.total_ceiling:
+                return f"{left} That is more than that whole limit, so choose a shorter video or a cheaper mode."
+            return f"{left} {resets}"
         return None
 
     def refund_in(self, connection: sqlite3.Connection, job: Job, reason: str) -> int | None:
@@ -242,7 +308,8 @@ class QuotaService:
             limit=usage.member_limit if usage.member_limit is not None else default,
             limit_is_default=usage.member_limit is None, granted=usage.granted, used=usage.used,
             pool_limit=usage.pool_limit if usage.pool_limit is not None else self.policy.default_guild_pool,
-            pool_used=usage.pool_used, active_jobs=usage.active_jobs,
+            pool_used=usage.pool_used, active_jobs=usage.active_jobs, guild_ceiling=self.policy.guild_ceiling,
+            total_ceiling=self.policy.total_ceiling, total_used=usage.total_used,
         )
 
     async def balance(self, guild_id: int, user_id: int) -> Balance:
@@ -265,7 +332,7 @@ class QuotaService:
     def _pool(self, guild_id: int, period: Period, usage: Usage) -> PoolBalance:
         is_default = usage.pool_limit is None
         limit = self.policy.default_guild_pool if usage.pool_limit is None else usage.pool_limit
-        return PoolBalance(guild_id, period, limit, usage.pool_used, is_default)
+        return PoolBalance(guild_id, period, limit, usage.pool_used, is_default, ceiling=self.policy.guild_ceiling)
 
     # -- moderator changes -------------------------------------------------------------------------------
     async def set_limit(self, actor: Actor, user_id: int, credits: int) -> Balance:

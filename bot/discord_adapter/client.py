@@ -1,17 +1,21 @@
-"""The discord.py client: loads the cogs, syncs commands, and routes every command error to one handler."""
+"""The discord.py client: loads the cogs, syncs commands, routes every command error to one handler, and
+keeps the bot to the operator's servers (ALLOWED_GUILD_IDS)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
 from bot.core.jobs import JobService
 from bot.core.moderation import ModerationService
 from bot.core.quotas import QuotaService
+from bot.discord_adapter.allowed_guilds import allowed_here, leave_unless_allowed
 from bot.discord_adapter.errors import handle_command_error
 from bot.discord_adapter.publisher import DiscordPublisher
 from bot.providers.base import Capabilities
@@ -38,6 +42,14 @@ class Services:
     moderation: ModerationService
 
 
+class AllowedServersTree(app_commands.CommandTree[Any]):
+    """Every slash command, context menu and autocomplete passes here first: interactions from servers not
+    on ALLOWED_GUILD_IDS get a private refusal and never reach a command."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        return await allowed_here(interaction)
+
+
 class KlingBot(commands.Bot):
     services: Services
 
@@ -47,7 +59,7 @@ class KlingBot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned, intents=intents, help_command=None,
             chunk_guilds_at_startup=False, guild_ready_timeout=guild_ready_timeout,
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=discord.AllowedMentions.none(), tree_cls=AllowedServersTree,
         )
         self.settings = settings
         self.tree.error(handle_command_error)
@@ -70,3 +82,11 @@ class KlingBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
+
+    # Each guild the gateway delivers at start-up (or after a new session) is "available"; one added while
+    # connected is a "join". Either way the bot leaves it at once unless the operator allowed it.
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await leave_unless_allowed(self, guild, when="at start-up")
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await leave_unless_allowed(self, guild, when="on joining")

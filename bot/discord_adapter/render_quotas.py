@@ -8,9 +8,12 @@ from datetime import datetime
 import discord
 
 from bot.core.quotas import Balance, HistoryPage, PoolBalance, mode_name
+from bot.discord_adapter.text import MESSAGE_LIMIT, escape_clipped, join_within, one_line
 from storage.quotas import LedgerEntry, LedgerKind
 
-MESSAGE_LIMIT = 2000
+# A ledger entry's detail can quote a failure reason (and so the provider): shown escaped, and short enough
+# that a page of ten entries fits in one message.
+DETAIL_SHOWN = 80
 
 
 def _when(at: datetime) -> str:
@@ -34,24 +37,42 @@ def balance_text(balance: Balance, *, own: bool, multipliers: Mapping[str, int])
     ]
     if balance.limit == 0 and not balance.granted:
         lines.append("A limit of 0 means no videos on this server until a moderator changes it.")
-    if balance.pool_limit:
-        lines.append(f"Shared pool: **{balance.pool_remaining}** of {balance.pool_limit} credits left {period.word}")
+    if balance.pool_remaining is not None:
+        # The pool never shows more room than the operator's ceiling leaves the server.
+        pool_room = min(r for r in (balance.pool_remaining, balance.guild_ceiling_remaining) if r is not None)
+        lines.append(f"Shared pool: **{pool_room}** of {balance.pool_limit} credits left {period.word}")
     else:
         lines.append("Shared pool: none on this server")
+    own_room = min(r for r in (balance.remaining, balance.pool_remaining) if r is not None)
+    if balance.ceiling_remaining is not None and balance.ceiling_remaining < own_room:
+        lines.append(f"Limits set by the bot's operator leave this server **{balance.ceiling_remaining}** more "
+                     f"credits {period.word}, so that is the most you can use.")
     lines.append(f"Resets {_when(period.end)}")
     lines.append(costs_line(multipliers))
     return "\n".join(lines)
+
+
+def ceiling_note(ceiling: int, unit: str, *, whatever: str) -> str:
+    """Said when a moderator sets more than the operator's GUILD_CREDIT_CEILING allows (`whatever`: what
+    they set, e.g. "the pool says")."""
+    return (f"The bot's operator caps this server at {ceiling} credits a {unit}, so at most {ceiling} can be used "
+            f"whatever {whatever}.")
 
 
 def pool_text(pool: PoolBalance, *, changed: bool = False) -> str:
     period = pool.period
     if not pool.limit:
         head = "The shared pool is now off" if changed else "This server has no shared pool"
+        if pool.ceiling:
+            return (f"{head}: members are limited by their own credits ({pool.used} used {period.word} in all). "
+                    f"The bot's operator caps this server at {pool.ceiling} credits a {period.unit} "
+                    f"({pool.ceiling_remaining} left {period.word}).")
         return f"{head}: members are limited only by their own credits ({pool.used} used {period.word} in all)."
     head = "The shared pool is now" if changed else "The shared pool is"
     note = " (the bot's default)" if pool.is_default and not changed else ""
+    cap = f" {ceiling_note(pool.ceiling, period.unit, whatever='the pool says')}" if pool.capped_by_ceiling else ""
     return (f"{head} **{pool.limit}** credits a {period.unit}{note}: **{pool.remaining}** left {period.word} "
-            f"({pool.used} used). Resets {_when(period.end)}.")
+            f"({pool.used} used). Resets {_when(period.end)}.{cap}")
 
 
 def _entry_line(entry: LedgerEntry) -> str:
@@ -70,7 +91,7 @@ def _entry_line(entry: LedgerEntry) -> str:
         LedgerKind.DEFAULT: f"{actor} set the default limit to **{amount}**",
     }[entry.kind]
     if entry.detail:
-        text += f" ({_clip(entry.detail, 120)})"
+        text += f" ({escape_clipped(one_line(entry.detail), DETAIL_SHOWN)})"
     return f"{when} · {text}"
 
 
@@ -82,8 +103,4 @@ def history_text(page: HistoryPage) -> str:
     lines = [head, *(_entry_line(entry) for entry in page.entries)]
     if page.page < page.pages:
         lines.append(f"Older entries: `/quota history page:{page.page + 1}`")
-    return _clip("\n".join(lines), MESSAGE_LIMIT)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return join_within(lines, MESSAGE_LIMIT)

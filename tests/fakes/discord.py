@@ -43,6 +43,10 @@ Behaviour worth knowing when writing tests:
   (``dm_messages[user]`` is the same list). Deleted messages move to ``deleted_messages``.
 * As on Discord, the first followup sent while a deferred response is still loading resolves that
   message (same id, ephemeral state kept) instead of creating a new one.
+* ``add_guild`` while a client is connected is the bot joining a server: GUILD_CREATE without
+  ``unavailable`` (discord.py: ``on_guild_join``). ``DELETE /users/@me/guilds/{id}`` (``guild.leave()``)
+  removes the guild, records it in ``left_guilds`` and dispatches GUILD_DELETE; the guild's channels then
+  answer 403 code 50001 (Missing Access) and no interaction can come from it.
 * ``send_slash_command``/``click_button``/``submit_modal`` raise ``ValueError`` for what a Discord
   client could not send (unknown option, disabled button, modal never shown to that user, channel not
   in the guild, user not a member) and ``PermissionError`` when the synced command's
@@ -572,6 +576,8 @@ class FakeDiscord:
 
         self.users: dict[int, dict[str, Any]] = {}
         self.guilds: dict[int, FakeGuild] = {}
+        self.left_guilds: list[int] = []
+        """Guilds the bot left (``DELETE /users/@me/guilds/{id}``), in order."""
         self._channels: dict[int, FakeChannel] = {}
         self._dm_channel_by_user: dict[int, int] = {}
         self._dms_closed: set[int] = set()
@@ -744,7 +750,10 @@ class FakeDiscord:
     def add_guild(
         self, guild_id: int, *, name: str = "Test Guild", premium_tier: int = 0, owner_id: int | None = None
     ) -> FakeGuild:
-        """Add a guild the bot is in (GUILD_CREATE is dispatched to connected clients)."""
+        """Add a guild the bot is in. To connected clients this is the bot joining it: GUILD_CREATE without
+        ``unavailable``, which discord.py reports as ``on_guild_join`` (``unavailable: false`` is only for
+        guilds a session already knew, from READY or an outage)."""
+        joined = guild_id not in self.guilds
         guild = FakeGuild(guild_id, name, premium_tier, owner_id or self.owner_user_id, self._snowflake())
         guild.roles[guild.bot_role_id] = FakeRole(
             guild.bot_role_id,
@@ -758,7 +767,10 @@ class FakeDiscord:
         self.guilds[guild_id] = guild
         for session in self._live_sessions():
             if self._session_has_guild(session, guild_id):
-                self._dispatch_to(session, "GUILD_CREATE", self._guild_create_payload(guild))
+                payload = self._guild_create_payload(guild)
+                if joined:
+                    del payload["unavailable"]
+                self._dispatch_to(session, "GUILD_CREATE", payload)
         return guild
 
     def set_premium_tier(self, guild_id: int, premium_tier: int) -> None:
@@ -1326,6 +1338,7 @@ class FakeDiscord:
         r.add_get(a + "/gateway/bot", self._h_gateway_bot)
         r.add_get(a + "/users/@me", self._h_me)
         r.add_post(a + "/users/@me/channels", self._h_create_dm)
+        r.add_delete(a + "/users/@me/guilds/{guild_id}", self._h_leave_guild)
         r.add_get(a + "/users/{user_id}", self._h_user)
         r.add_get(a + "/oauth2/applications/@me", self._h_application)
         r.add_get(a + "/applications/@me", self._h_application)
@@ -1541,6 +1554,16 @@ class FakeDiscord:
             raise unknown
         return guild
 
+    async def _h_leave_guild(self, request: web.Request) -> web.Response:
+        """The bot leaves a guild (``guild.leave()``): 204, GUILD_DELETE to connected clients; 404 code 10004
+        when it is not in it."""
+        guild = self._guild_or_404(request.match_info["guild_id"])
+        del self.guilds[guild.id]
+        self.left_guilds.append(guild.id)
+        self._dispatch_guild_event(guild.id, "GUILD_DELETE", {"id": str(guild.id)}, INTENT_GUILDS)
+        self._notify()
+        return web.Response(status=204)
+
     async def _h_guild(self, request: web.Request) -> web.Response:
         guild = self._guild_or_404(request.match_info["guild_id"])
         data = self._guild_payload(guild)
@@ -1682,6 +1705,8 @@ class FakeDiscord:
         channel = self._channels.get(self._int(raw, unknown))
         if channel is None or channel.deleted:
             raise unknown
+        if channel.guild_id is not None and channel.guild_id not in self.guilds:
+            raise _ApiError(403, 50001, "Missing Access")  # a channel of a guild the bot left
         return channel
 
     def _message_in(self, channel: FakeChannel, raw: str) -> dict[str, Any]:

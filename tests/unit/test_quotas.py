@@ -380,3 +380,143 @@ async def test_running_totals_always_agree_with_the_ledger(world: World) -> None
     for user, used in members.items():
         assert (await world.quotas.balance(GUILD, user)).used == used
     assert (await world.quotas.pool(GUILD)).used == pool == 30
+
+    # Every server together, for the operator's total ceiling: another server's charges and refunds count.
+    from storage.quotas import LEDGER_TOTAL_USED
+
+    elsewhere = [await world.jobs.accept(submission(OTHER_GUILD, user=user, duration=10)) for user in (ALICE, BOB)]
+    await world.lifecycle.fail(elsewhere[0].id, JobStatus.QUEUED, "refused")
+    await world.quotas.reset(moderator(), BOB)  # a reset gives nothing back to the ceilings
+
+    def totals(connection: Any) -> tuple[int, int]:
+        ledger_total = connection.execute(LEDGER_TOTAL_USED, {"period": period}).fetchone()[0]
+        kept = connection.execute("SELECT used FROM quota_total_usage WHERE period = ?", (period,)).fetchone()[0]
+        return ledger_total, kept
+
+    assert await world.database.run(totals) == (40, 40)
+    assert (await world.quotas.balance(GUILD, CAROL)).total_used == 40
+
+
+# -- the operator's ceilings ----------------------------------------------------------------------------------
+OTHER_GUILD = 3
+
+
+def submission(guild_id: int, *, user: int = ALICE, duration: int = 5, mode: str = "std") -> Submission:
+    return Submission(guild_id=guild_id, channel_id=CHANNEL, user_id=user, prompt="a fox", duration=duration,
+                      aspect="16:9", mode=mode)
+
+
+async def test_the_server_ceiling_holds_whatever_moderators_set(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 20, 20, 48, tzinfo=UTC))
+    w = await make_world(tmp_path, clock, default_user_quota=60, guild_ceiling=30)
+    try:
+        # Moderators may set what they like; none of it lifts the operator's ceiling.
+        await w.quotas.set_pool(moderator(), 1_000_000)
+        await w.quotas.set_default(moderator(), 1_000_000)
+        await w.quotas.grant(moderator(), ALICE, 1_000_000)
+        users = [ALICE, BOB, CAROL]
+        accepted, refused = await outcomes([w.video(user=users[i % 3], duration=10) for i in range(20)])
+        assert len(accepted) == 3 and len(refused) == 17
+        assert all(isinstance(e, QuotaExceeded) for e in refused)
+        assert {str(e) for e in refused} == {
+            "The limit the bot's operator set for this server leaves 0 of 30 credits today; a 10 s std video costs "
+            "10. Resets in 3 h 12 min."
+        }
+        # Another server has a ceiling of its own.
+        assert (await w.jobs.accept(submission(OTHER_GUILD, duration=10))).cost == 10
+        # A refund gives the server its room back; a member's reset does not.
+        await w.quotas.reset(moderator(), ALICE)
+        with pytest.raises(QuotaExceeded, match="leaves 0 of 30 credits"):
+            await w.video(duration=5)
+        await w.lifecycle.fail(accepted[0].id, JobStatus.QUEUED, "provider refused")
+        with pytest.raises(QuotaExceeded, match="leaves 10 of 30 credits today; a 15 s std video costs 15"):
+            await w.video(duration=15)
+        assert (await w.video(duration=10)).cost == 10
+        balance = await w.quotas.balance(GUILD, BOB)
+        assert (balance.guild_ceiling_remaining, balance.ceiling_remaining, balance.available) == (0, 0, 0)
+        assert balance.remaining == 1_000_000 - 10  # the member's own room is untouched by the ceiling
+        pool = await w.quotas.pool(GUILD)
+        assert (pool.limit, pool.remaining, pool.capped_by_ceiling) == (1_000_000, 0, True)
+    finally:
+        await w.database.close()
+
+
+async def test_a_video_larger_than_the_server_ceiling_says_so(tmp_path: Path) -> None:
+    w = await make_world(tmp_path, guild_ceiling=8)
+    try:
+        with pytest.raises(QuotaExceeded) as refused:
+            await w.video(duration=5, mode="pro")
+        assert str(refused.value) == (
+            "The limit the bot's operator set for this server leaves 8 of 8 credits today; a 5 s pro video costs "
+            "10. That is more than the server may use in a whole day, so choose a shorter video or a cheaper mode."
+        )
+    finally:
+        await w.database.close()
+
+
+async def test_the_total_ceiling_counts_every_server_together(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 20, 20, 48, tzinfo=UTC))
+    w = await make_world(tmp_path, clock, total_ceiling=25, guild_ceiling=20)
+    try:
+        first = await w.video(duration=10)
+        await w.jobs.accept(submission(OTHER_GUILD, user=BOB, duration=10))
+        with pytest.raises(QuotaExceeded) as refused:
+            await w.jobs.accept(submission(OTHER_GUILD, user=BOB, duration=10))
+        text = str(refused.value)
+        assert text == ("The limit the bot's operator set for all its servers together leaves 5 of 25 credits "
+                        "today; a 10 s std video costs 10. Resets in 3 h 12 min.")
+        # Twenty at once from both servers with room for one more 5 s video: exactly one.
+        accepted, _ = await outcomes([w.jobs.accept(submission(g, user=CAROL)) for g in [GUILD, OTHER_GUILD] * 10])
+        assert len(accepted) == 1
+        # A refund anywhere gives everyone room back.
+        await w.lifecycle.fail(first.id, JobStatus.QUEUED, "provider refused")
+        assert (await w.jobs.accept(submission(OTHER_GUILD, user=BOB, duration=10))).cost == 10
+        balance = await w.quotas.balance(GUILD, ALICE)
+        assert (balance.total_used, balance.total_ceiling_remaining, balance.available) == (25, 0, 0)
+        # The next period starts afresh.
+        clock.advance(4 * 3600)
+        assert (await w.video(duration=10)).cost == 10
+    finally:
+        await w.database.close()
+
+
+async def test_no_ceiling_means_none(world: World) -> None:
+    await world.quotas.set_pool(moderator(), 1000)
+    for _ in range(5):
+        await world.video(duration=10)
+    balance = await world.quotas.balance(GUILD, ALICE)
+    assert (balance.ceiling_remaining, balance.available) == (None, 10)
+    assert not (await world.quotas.pool(GUILD)).capped_by_ceiling
+
+
+def test_the_policy_reads_the_ceilings_from_the_settings() -> None:
+    from bot.config import load_settings
+
+    settings = load_settings(discord_token="t", guild_credit_ceiling=300, total_credit_ceiling=1000)
+    policy = QuotaPolicy.from_settings(settings)
+    assert (policy.guild_ceiling, policy.total_ceiling) == (300, 1000)
+
+
+async def test_the_total_is_backfilled_for_a_database_from_before_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    from storage.database import migrations
+
+    path = tmp_path / "old.sqlite3"
+    connection = sqlite3.connect(path)
+    for version, _name, sql in migrations():
+        if version > 3:
+            break
+        connection.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    rows = [("reserve", 1, "j1", 10), ("reserve", 2, "j2", 15), ("refund", 1, "j1", 10), ("reserve", 2, "j3", 7)]
+    for kind, guild, job, amount in rows:
+        connection.execute("INSERT INTO quota_ledger (at, guild_id, user_id, kind, period, amount, job_id) "
+                           "VALUES ('2026-11-20T12:00:00', ?, 10, ?, '2026-11-20', ?, ?)", (guild, kind, amount, job))
+    connection.commit()
+    connection.close()
+    database = await Database.open(path)
+    try:
+        used = await database.run(lambda c: c.execute("SELECT period, used FROM quota_total_usage").fetchall())
+        assert [tuple(row) for row in used] == [("2026-11-20", 22)]
+    finally:
+        await database.close()
