@@ -3,6 +3,11 @@
 Exactly once: only the path that moved the job to COMPLETED schedules it, a job is delivered by one
 task at a time, the post carries a nonce derived from the job id (Discord returns the first message
 for a repeated nonce), and the outcome is recorded by a conditional COMPLETED -> DELIVERED update.
+
+The bytes come through a `VideoSource` (the edge decides where downloads may go). A link it refuses
+fails the job and refunds it (COMPLETED -> FAILED): nothing fetched from there, and not the link, is
+ever posted. An ordinary failure, or a disk without room, falls back to posting the provider's link;
+in no case does a job stay COMPLETED because of the download.
 """
 
 from __future__ import annotations
@@ -10,28 +15,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
-
-import aiohttp
 
 from bot.core.clock import Clock
 from bot.core.lifecycle import JobLifecycle
+from bot.core.media_archive import MediaArchive
 from bot.core.metrics import Metrics
 from bot.core.models import DeliveryOutcome, Job, JobStatus
 from bot.core.ports import Publisher, PublishError, Result
+from bot.core.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge, VideoSource
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024
-ARCHIVE_LIMIT = 2 * 1024**3  # the largest video archived for a link under PUBLIC_BASE_URL
-DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
 POST_RETRY_DELAYS = (2.0, 5.0, 15.0, 30.0)
+# A download starts only if the disk keeps at least this much free beyond the download's own limit.
+FREE_SPACE_MARGIN = 256 * 1024**2
+WORK_PREFIX = "job-"  # scratch folders in the work dir; leftovers from a crash are swept at start-up
 
-
-class TooLarge(Exception):
-    pass
+REFUSED_LINK = (
+    "The provider's video link pointed somewhere the bot does not download from, so the video could not "
+    "be posted. Your credits were refunded; please try again."
+)
+REFUSED_CONTENT = (
+    "The provider's link did not lead to a video file, so nothing could be posted. Your credits were "
+    "refunded; please try again."
+)
 
 
 def nonce_for(job_id: str) -> str:
@@ -40,19 +51,19 @@ def nonce_for(job_id: str) -> str:
 
 class Delivery:
     def __init__(
-        self, *, lifecycle: JobLifecycle, publisher: Publisher, session: aiohttp.ClientSession, clock: Clock,
-        metrics: Metrics, work_dir: Path, archive_dir: Path | None, archive_url: Callable[[str], str] | None,
-        retry_delays: tuple[float, ...] = POST_RETRY_DELAYS,
+        self, *, lifecycle: JobLifecycle, publisher: Publisher, source: VideoSource, clock: Clock,
+        metrics: Metrics, work_dir: Path, archive: MediaArchive | None,
+        retry_delays: tuple[float, ...] = POST_RETRY_DELAYS, free_space_margin: int = FREE_SPACE_MARGIN,
     ) -> None:
         self.lifecycle = lifecycle
         self.publisher = publisher
-        self.session = session
+        self.source = source
         self.clock = clock
         self.metrics = metrics
         self.work_dir = work_dir
-        self.archive_dir = archive_dir
-        self.archive_url = archive_url
+        self.archive = archive
         self.retry_delays = retry_delays
+        self.free_space_margin = free_space_margin
         self._active: dict[str, asyncio.Task[None]] = {}
 
     def schedule(self, job: Job) -> None:
@@ -73,9 +84,12 @@ class Delivery:
         if job.status is not JobStatus.COMPLETED or job.video_url is None:
             return
         limit = await self.publisher.upload_limit(job.guild_id)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix=f"job-{job.id}-") as folder:
-            result = await self._prepare(job, limit, Path(folder))
+        with self._scratch(job) as folder:
+            try:
+                result = await self._prepare(job, limit, folder)
+            except DownloadRefused as refusal:
+                await self._refuse(job, refusal)
+                return
             outcome, message_id = await self._post(job, result)
         self.metrics.deliveries[outcome.value] += 1
         moved = await self.lifecycle.move(
@@ -85,45 +99,100 @@ class Delivery:
         if moved is None:
             log.info("job %s: already delivered elsewhere", job.id)
 
-    async def _prepare(self, job: Job, limit: int, folder: Path) -> Result:
-        """The video as a file when it fits the upload limit, else a link."""
+    async def _prepare(self, job: Job, limit: int, folder: Path | None) -> Result:
+        """The video as a file when it fits the upload limit, else a link. Raises DownloadRefused."""
         url = job.video_url
         assert url is not None
+        provider_link = Result(link=url, link_expires=True)
+        if folder is None or not self._room_for(job, folder, limit):
+            return await self._checked_link(job, url)
         target = folder / f"kling-{job.id}.mp4"
         try:
-            size = await self._download(url, target, limit)
+            size = await self.source.fetch(url, target, limit)
             return Result(file=target, size_bytes=size)
         except TooLarge:
-            pass
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            pass  # a video (its first bytes were checked), too large to attach: archive it or link it
+        except (DownloadFailed, OSError) as exc:
             log.warning("job %s: could not download the video (%s); posting the link", job.id, exc)
-            return Result(link=url, link_expires=True)
-        if self.archive_dir is not None and self.archive_url is not None:
-            name = f"{job.id}.mp4"
-            self.archive_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                size = await self._download(url, self.archive_dir / name, ARCHIVE_LIMIT)
-                return Result(link=self.archive_url(name), size_bytes=size)
-            except (TooLarge, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("job %s: could not archive the video (%s)", job.id, exc)
-                with contextlib.suppress(FileNotFoundError):
-                    (self.archive_dir / name).unlink()
+            return provider_link
+        archived = await self._archive(job, url)
+        return archived or provider_link
+
+    async def _checked_link(self, job: Job, url: str) -> Result:
+        """No room to download: make sure the link leads to a video before handing it to members."""
+        try:
+            await self.source.check(url)
+        except DownloadFailed as exc:
+            log.warning("job %s: could not check the video link (%s); posting it", job.id, exc)
         return Result(link=url, link_expires=True)
 
-    async def _download(self, url: str, target: Path, limit: int) -> int:
-        """Stream `url` into `target`; raises TooLarge as soon as it passes `limit` bytes."""
-        async with self.session.get(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            response.raise_for_status()
-            if response.content_length is not None and response.content_length > limit:
-                raise TooLarge
-            written = 0
-            with target.open("wb") as file:
-                async for chunk in response.content.iter_chunked(CHUNK):
-                    written += len(chunk)
-                    if written > limit:
-                        raise TooLarge
-                    file.write(chunk)
-        return written
+    async def _archive(self, job: Job, url: str) -> Result | None:
+        """Keep the video in the media archive and link to it there; None when that is not possible."""
+        archive = self.archive
+        if archive is None:
+            return None
+        name = archive.name_for(job.id)
+        try:
+            partial = await asyncio.to_thread(archive.partial_path, name)
+        except OSError as exc:
+            log.warning("job %s: the media folder cannot be used (%s); posting the provider's link", job.id, exc)
+            return None
+        kept = False
+        try:
+            if not self._room_for(job, archive.folder, archive.download_limit):
+                return None
+            size = await self.source.fetch(url, partial, archive.download_limit)
+            link = await asyncio.to_thread(archive.keep, partial, name)
+            kept = True
+        except (TooLarge, DownloadFailed, OSError) as exc:
+            log.warning("job %s: could not archive the video (%s); posting the provider's link", job.id, exc)
+            return None
+        finally:
+            if not kept:
+                await asyncio.to_thread(archive.discard, partial)
+        await self._prune_archive()
+        return Result(link=link, size_bytes=size)
+
+    async def _prune_archive(self) -> None:
+        if self.archive is None:
+            return
+        try:
+            await asyncio.to_thread(self.archive.prune)
+        except OSError as exc:
+            log.warning("media archive: could not enforce its bounds (%s)", exc)
+
+    def _room_for(self, job: Job, folder: Path, limit: int) -> bool:
+        """Whether a download of up to `limit` bytes leaves the safety margin free on `folder`'s disk."""
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError as exc:
+            log.warning("job %s: cannot tell the free space in %s (%s); not downloading", job.id, folder, exc)
+            return False
+        if free < limit + self.free_space_margin:
+            log.warning("job %s: only %d MiB free in %s; posting the provider's link instead of downloading",
+                        job.id, free // 1024**2, folder)
+            return False
+        return True
+
+    async def _refuse(self, job: Job, refusal: DownloadRefused) -> None:
+        log.warning("job %s: refused the provider's video link: %s", job.id, refusal.reason)
+        self.metrics.deliveries["refused"] += 1
+        reason = REFUSED_CONTENT if isinstance(refusal, NotAVideo) else REFUSED_LINK
+        await self.lifecycle.fail(job.id, JobStatus.COMPLETED, reason, detail=f"download refused: {refusal.reason}")
+
+    @contextlib.contextmanager
+    def _scratch(self, job: Job) -> Iterator[Path | None]:
+        """A private folder for this delivery's download, removed afterwards; None when none can be made."""
+        try:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            folder = tempfile.TemporaryDirectory(dir=self.work_dir, prefix=f"{WORK_PREFIX}{job.id}-",
+                                                 ignore_cleanup_errors=True)
+        except OSError as exc:
+            log.warning("job %s: no scratch folder in %s (%s)", job.id, self.work_dir, exc)
+            yield None
+            return
+        with folder as path:
+            yield Path(path)
 
     async def _post(self, job: Job, result: Result) -> tuple[DeliveryOutcome, int | None]:
         nonce = nonce_for(job.id)
@@ -147,6 +216,28 @@ class Delivery:
             log.warning("job %s: the direct message failed too (%s)", job.id, error)
             await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error", str(error))
             return DeliveryOutcome.UNDELIVERABLE, None
+
+    async def sweep_leftovers(self) -> None:
+        """At start-up, before any delivery runs: scratch folders and partial archive files a crash left
+        behind go, and the archive's bounds are enforced."""
+        removed = await asyncio.to_thread(self._sweep_work_dir)
+        if removed:
+            log.info("removed %d leftover download folder(s) from %s", removed, self.work_dir)
+        if self.archive is not None:
+            try:
+                await asyncio.to_thread(self.archive.sweep_partials)
+            except OSError as exc:
+                log.warning("media archive: could not remove partial files (%s)", exc)
+            await self._prune_archive()
+
+    def _sweep_work_dir(self) -> int:
+        try:
+            leftovers = [path for path in self.work_dir.glob(f"{WORK_PREFIX}*") if path.is_dir()]
+        except OSError:
+            return 0
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(leftovers)
 
     async def close(self) -> None:
         tasks = list(self._active.values())

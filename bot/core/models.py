@@ -25,7 +25,8 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.SUBMITTED, JobStatus.FAILED}),
     JobStatus.SUBMITTED: frozenset({JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED}),
     JobStatus.PROCESSING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED}),
-    JobStatus.COMPLETED: frozenset({JobStatus.DELIVERED}),
+    # COMPLETED -> FAILED: the provider's link was refused (not a place or not a video the bot takes).
+    JobStatus.COMPLETED: frozenset({JobStatus.DELIVERED, JobStatus.FAILED}),
     JobStatus.DELIVERED: frozenset(),
     JobStatus.FAILED: frozenset(),
 }

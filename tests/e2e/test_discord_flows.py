@@ -13,6 +13,7 @@ import pytest
 from bot.core.models import DeliveryOutcome, JobStatus
 from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.provider_base import fake_video
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
 
@@ -129,7 +130,7 @@ async def test_too_large_videos_are_archived_and_linked_when_public(
     await harness.start()
     try:
         discord_fake.guilds[GUILD].filesize_limit = 64 * 1024
-        runblob.video = bytes(range(256)) * 1024  # 256 KiB
+        runblob.video = fake_video(256 * 1024)
         _, job = await finished_job(harness, runblob)
         assert job.delivery_outcome is DeliveryOutcome.LINKED
         [post] = harness.results_in(CHANNEL)

@@ -37,6 +37,7 @@ class BotProcess:
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": "0",
             "DEV_GUILD_ID": str(GUILD),
+            "DOWNLOAD_ALLOW_NETWORKS": "127.0.0.1/32",  # the fake serves its video over plain http here
             "LOG_LEVEL": "WARNING",
         }
         self.log = tmp_path / "bot.log"

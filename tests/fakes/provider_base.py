@@ -17,6 +17,12 @@ from aiohttp import web
 DEFAULT_VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4000
 
 
+def fake_video(size: int) -> bytes:
+    """`size` bytes that start like an MP4 (the bot checks the first bytes of what it downloads)."""
+    head = DEFAULT_VIDEO[:12]
+    return head + bytes(range(256)) * ((size - len(head)) // 256) + b"\x00" * ((size - len(head)) % 256)
+
+
 @dataclass
 class RecordedRequest:
     method: str
@@ -54,7 +60,10 @@ class FakeProviderServer:
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, FakeJob] = {}
         self.video = video
+        self.video_fetches = 0  # GETs of the fake's own video route
+        self.result_url: str | None = None  # the link completed jobs report; None: the fake's own route
         self.auto_complete_after = auto_complete_after  # seconds from create to completed; None: manual
+        self.create_delay = 0.0  # seconds a create takes before it succeeds (a loaded provider)
         self.callbacks_sent: list[tuple[str, dict[str, Any], int]] = []
         self._errors: dict[str, list[InjectedError]] = {"submit": [], "status": []}
         self._runner: web.AppRunner | None = None
@@ -104,7 +113,7 @@ class FakeProviderServer:
         raise NotImplementedError
 
     def video_url(self, job_id: str) -> str:
-        return f"{self.base_url}/files/{job_id}.mp4"
+        return self.result_url or f"{self.base_url}/files/{job_id}.mp4"
 
     def job(self, index: int = -1) -> FakeJob:
         return list(self.jobs.values())[index]
@@ -170,6 +179,7 @@ class FakeProviderServer:
         return status
 
     async def _serve_video(self, request: web.Request) -> web.Response:
+        self.video_fetches += 1
         return web.Response(body=self.video, content_type="video/mp4")
 
 

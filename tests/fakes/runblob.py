@@ -73,6 +73,8 @@ class FakeRunblob(FakeProviderServer):
         problem = _validate(body)
         if problem:
             return json_response({"detail": problem}, 400)
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
         job = FakeJob(str(uuid.uuid4()), body, "pending", self._now(), callback_url=body.get("callback_url"))
         self.jobs[job.id] = job
         if self.auto_complete_after is not None:
