@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+
+TOKEN_LENGTH = 40
+# What the bot itself hands out; anything else in a callback URL is refused before any other work.
+TOKEN_FORMAT = re.compile(r"[0-9a-f]{40}")
+JOB_ID_FORMAT = re.compile(r"[0-9a-f]{16}")  # bot.core.jobs: secrets.token_hex(8)
+
+
+def looks_like_token(value: str) -> bool:
+    return TOKEN_FORMAT.fullmatch(value) is not None
+
+
+def looks_like_job_id(value: str) -> bool:
+    return JOB_ID_FORMAT.fullmatch(value) is not None
 
 
 class CallbackSigner:
@@ -11,10 +25,13 @@ class CallbackSigner:
         self._key = secret.encode()
 
     def token(self, job_id: str) -> str:
-        return hmac.digest(self._key, job_id.encode(), hashlib.sha256).hex()[:40]
+        # surrogatepass: a job id decoded from a stranger's URL may hold lone surrogates; never raise on it.
+        return hmac.digest(self._key, job_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hex()[:TOKEN_LENGTH]
 
     def verify(self, job_id: str, token: str) -> bool:
-        return hmac.compare_digest(self.token(job_id), token)
+        """Constant-time check; safe for any str (compare_digest refuses non-ASCII str, so compare bytes)."""
+        expected = self.token(job_id).encode("ascii")
+        return hmac.compare_digest(expected, token.encode("utf-8", "surrogatepass"))
 
     def path(self, provider: str, job_id: str) -> str:
         return f"/callbacks/{provider}/{job_id}/{self.token(job_id)}"

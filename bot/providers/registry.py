@@ -19,14 +19,17 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
-def build_provider(settings: Settings, session: aiohttp.ClientSession, *, listener_url: str) -> Provider:
-    """The adapter for `KLING_PROVIDER`. `listener_url` is where the bot's own HTTP listener answers."""
+def build_provider(
+    settings: Settings, session: aiohttp.ClientSession, *, listener_url: str, sandbox_key: str
+) -> Provider:
+    """The adapter for `KLING_PROVIDER`. `listener_url` is where the bot's own HTTP listener answers;
+    `sandbox_key` is the random key the built-in sandbox there requires (made fresh at each start)."""
     seconds = settings.provider_timeout_seconds
     timeout = aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds))
     match settings.kling_provider:
         case ProviderName.SANDBOX:
             return SandboxProvider(
-                session, listener_url,
+                session, listener_url, api_key=sandbox_key,
                 pending=settings.sandbox_pending_seconds, processing=settings.sandbox_processing_seconds,
             )
         case ProviderName.RUNBLOB:

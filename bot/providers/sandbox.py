@@ -4,6 +4,10 @@ callbacks, and serves a small real MP4 that ships with the package.
 
 A job's state is derived from the time encoded in its id, so the sandbox needs no storage and its
 jobs survive a restart of the bot.
+
+It serves this bot only: its routes sit on the public listener, so every call must carry the random
+key the bot made at start-up, and it only ever calls back the bot's own callback route (never a URL a
+stranger names: no open relay).
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
+from bot.core.callback_tokens import looks_like_job_id, looks_like_token
 from bot.core.models import VideoRequest
+from bot.providers.base import KeyCheck
 from bot.providers.runblob import GENERATE_PATH, MODEL_BY_MODE, STATUS_PATH, RunblobProvider
+from bot.web.guards import bearer_matches
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,8 @@ CLIP_NAME = "sandbox.mp4"
 FAIL_MARKER = "sandbox:fail"  # put this in a prompt to see how a failed job looks
 CALLBACK_ATTEMPTS = 3
 CALLBACK_RETRY_SECONDS = 2.0
+MAX_PENDING_CALLBACKS = 1000  # callbacks waiting in memory; past this a create is refused like a busy provider
+OWN_CALLBACK_PREFIX = "/callbacks/sandbox/"
 
 
 def clip_path() -> Path:
@@ -39,21 +49,38 @@ def clip_path() -> Path:
 class SandboxProvider(RunblobProvider):
     """The runblob adapter pointed at the sandbox routes."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, pending: float, processing: float) -> None:
-        super().__init__(session, "sandbox", base_url.rstrip("/") + PREFIX, name="sandbox")
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, *, api_key: str, pending: float, processing: float
+    ) -> None:
+        super().__init__(session, api_key, base_url.rstrip("/") + PREFIX, name="sandbox")
         self._expected = pending + processing
 
     def expected_seconds(self, request: VideoRequest) -> float:
         return self._expected
 
+    async def check_key(self) -> KeyCheck:
+        # The sandbox runs inside the bot with a key made at each start: there is nothing to check.
+        return KeyCheck(True, "built in, no key")
+
 
 class SandboxServer:
-    """Serves runblob-compatible routes for simulated jobs."""
+    """Serves runblob-compatible routes for simulated jobs, to the holder of `api_key` only.
 
-    def __init__(self, *, pending_seconds: float, processing_seconds: float, public_base_url: str) -> None:
+    `public_base_url` is the bot's own listener (where the sandbox calls back and serves its clip);
+    `external_base_url` is the bot's PUBLIC_BASE_URL, the other name under which the bot may give out
+    its callback URLs. Callbacks always go to the listener itself."""
+
+    def __init__(
+        self, *, pending_seconds: float, processing_seconds: float, public_base_url: str, api_key: str,
+        external_base_url: str | None = None, max_pending_callbacks: int = MAX_PENDING_CALLBACKS,
+    ) -> None:
         self.pending_seconds = pending_seconds
         self.processing_seconds = processing_seconds
         self.public_base_url = public_base_url.rstrip("/")
+        self.max_pending_callbacks = max_pending_callbacks
+        self._api_key = api_key
+        self._own_bases = [URL(base.rstrip("/")) for base in (public_base_url, external_base_url) if base]
+        self._warned_foreign = False
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -63,9 +90,15 @@ class SandboxServer:
         app.router.add_get(f"{PREFIX}/media/{CLIP_NAME}", self._clip)
         app.on_cleanup.append(self._close)
 
+    @property
+    def pending_callbacks(self) -> int:
+        return len(self._tasks)
+
     async def _generate(self, request: web.Request) -> web.Response:
-        if not request.headers.get("Authorization", "").startswith("Bearer "):
+        if not bearer_matches(request, self._api_key):
             return _json({"detail": "Not authenticated"}, 401)
+        if len(self._tasks) >= self.max_pending_callbacks:
+            return _json({"detail": "Too many requests"}, 429)
         try:
             body = await request.json()
         except ValueError:
@@ -75,14 +108,16 @@ class SandboxServer:
             return _json({"detail": problem}, 400)
         failing = FAIL_MARKER in body["prompt"].lower()
         generation_id = f"sbx_{int(time.time() * 1000):x}_{'f' if failing else 'k'}{secrets.token_hex(6)}"
-        callback_url = body.get("callback_url")
-        if callback_url:
-            task = asyncio.create_task(self._send_callback(generation_id, str(callback_url)))
+        target = self._own_callback(body.get("callback_url"))
+        if target is not None:
+            task = asyncio.create_task(self._send_callback(generation_id, target))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return _json({"generation_id": generation_id, "status": "pending", "price": "0.00"}, 201)
 
     async def _status(self, request: web.Request) -> web.Response:
+        if not bearer_matches(request, self._api_key):
+            return _json({"detail": "Not authenticated"}, 401)
         generation_id = request.match_info["generation_id"]
         payload = self._describe(generation_id)
         if payload is None:
@@ -115,6 +150,28 @@ class SandboxServer:
             "model": "kling-o3-video-sandbox",
             "message": message,
         }
+
+    def _own_callback(self, callback_url: Any) -> str | None:
+        """Where to call back for this `callback_url`: the bot's own listener, or nowhere.
+
+        Only this bot's `/callbacks/sandbox/<job>/<token>` on its listener (or its PUBLIC_BASE_URL) is
+        accepted, by exact scheme, host, port and path; the call then goes to the listener directly."""
+        if not callback_url:
+            return None
+        target = _parse_url(str(callback_url))
+        if target is not None:
+            for base in self._own_bases:
+                path = own_callback_path(target, base)
+                if path is not None:
+                    return f"{self.public_base_url}{path}"
+        self._note_foreign_callback()
+        return None
+
+    def _note_foreign_callback(self) -> None:
+        # INFO the first time (it means a misconfiguration or a probe), DEBUG after, so it cannot flood the log.
+        level = logging.DEBUG if self._warned_foreign else logging.INFO
+        self._warned_foreign = True
+        log.log(level, "sandbox ignored a callback URL that is not this bot's own callback route")
 
     async def _send_callback(self, generation_id: str, url: str) -> None:
         await asyncio.sleep(self.pending_seconds + self.processing_seconds + 0.01)
@@ -154,6 +211,28 @@ def _validate(body: Any) -> str | None:
     if len(body.get("images_url") or []) + len(body.get("images_base64") or []) > 5:
         return "Maximum 5 images allowed"
     return None
+
+
+def _parse_url(text: str) -> URL | None:
+    try:
+        return URL(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def own_callback_path(target: URL, base: URL) -> str | None:
+    """`/callbacks/sandbox/<job>/<token>` when `target` is exactly that route under `base`, else None."""
+    if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+        return None
+    if target.user is not None or target.password is not None or target.query_string or target.fragment:
+        return None
+    prefix = base.raw_path.rstrip("/") + OWN_CALLBACK_PREFIX
+    if not target.raw_path.startswith(prefix):
+        return None
+    job_id, _, token = target.raw_path[len(prefix):].partition("/")
+    if not (looks_like_job_id(job_id) and looks_like_token(token)):
+        return None
+    return f"{OWN_CALLBACK_PREFIX}{job_id}/{token}"
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:

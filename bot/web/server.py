@@ -11,17 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
-from bot.core.callback_tokens import CallbackSigner
+from bot.core.callback_tokens import CallbackSigner, looks_like_job_id, looks_like_token
 from bot.core.metrics import Metrics
+from bot.core.models import JobStatus
 from bot.core.tracker import JobTracker, UpdateRejected
 from bot.providers.base import MalformedCallback, Provider
+from bot.web.guards import BodyTooLarge, bearer_matches, json_response, plain_errors, read_body
+from bot.web.job_counts import CachedJobCounts
 from bot.web.metrics_text import render_metrics
 from storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
 CALLBACK_BODY_LIMIT = 64 * 1024
+BODY_DEADLINE = 10.0  # seconds for a callback body to arrive in full once its headers are in
+METRICS_COUNTS_TTL = 5.0  # seconds /metrics reuses its job counts instead of counting the table again
+# aiohttp keeps an idle keep-alive connection for about an hour by default; a stranger should not.
+KEEPALIVE_TIMEOUT = 75.0
 MEDIA_NAME = re.compile(r"^[0-9a-f]{16}\.mp4$")
 
 
@@ -36,10 +44,25 @@ class WebDependencies:
     gateway_ok: Callable[[], bool]
     queue_depth: Callable[[], int]
     media_dir: Path | None
+    media_retention_days: int = 0  # MEDIA_RETENTION_DAYS, for the answer about a video no longer kept
+    metrics_token: SecretStr | None = None  # METRICS_TOKEN: /metrics then needs `Authorization: Bearer <it>`
+    body_deadline: float = BODY_DEADLINE
+    counts_ttl: float = METRICS_COUNTS_TTL
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT
+    dead_tasks: Callable[[], dict[str, str]] = dict  # background loops that ended, and why
+
+
+# The dependencies live on the aiohttp app too, so a test can shorten a deadline on the running bot.
+WEB_DEPENDENCIES = web.AppKey("web_dependencies", WebDependencies)
 
 
 def build_app(deps: WebDependencies) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[plain_errors],
+        # Set on the server itself: debug off, so aiohttp's own error page never carries a traceback.
+        handler_args={"keepalive_timeout": deps.keepalive_timeout, "debug": False},
+    )
+    app[WEB_DEPENDENCIES] = deps
     routes = Routes(deps)
     app.router.add_post("/callbacks/{provider}/{job_id}/{token}", routes.callback)
     app.router.add_get("/healthz", routes.health)
@@ -50,7 +73,13 @@ def build_app(deps: WebDependencies) -> web.Application:
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
+    return json_response(payload, status)
+
+
+def _closing(response: web.Response) -> web.Response:
+    """No keep-alive after a body we refused to read to its end: the connection cannot be reused."""
+    response.force_close()
+    return response
 
 
 RECEIVED = json.dumps({"status": "received"}).encode()  # the answer to nearly every callback
@@ -59,6 +88,7 @@ RECEIVED = json.dumps({"status": "received"}).encode()  # the answer to nearly e
 class Routes:
     def __init__(self, deps: WebDependencies) -> None:
         self.deps = deps
+        self.job_counts = CachedJobCounts(deps.store.count_by_status, lambda: deps.counts_ttl)
 
     async def callback(self, request: web.Request) -> web.Response:
         """A provider webhook. Nothing changes unless the token, the job and the body all check out."""
@@ -69,15 +99,23 @@ class Routes:
     async def _callback(self, request: web.Request) -> tuple[str, web.Response]:
         deps = self.deps
         job_id, token = request.match_info["job_id"], request.match_info["token"]
+        # The shape first: anything the bot never hands out is refused before any other work.
+        if not looks_like_token(token):
+            return "forbidden", _json({"error": "invalid token"}, 403)
+        if not looks_like_job_id(job_id):
+            return "unknown_job", _json({"error": "unknown job"}, 404)
         if request.content_length is not None and request.content_length > CALLBACK_BODY_LIMIT:
-            return "too_large", _json({"error": "body too large"}, 413)
-        body = await request.content.read(CALLBACK_BODY_LIMIT + 1)
-        if len(body) > CALLBACK_BODY_LIMIT:
-            return "too_large", _json({"error": "body too large"}, 413)
+            return "too_large", _closing(_json({"error": "body too large"}, 413))
         if not deps.signer.verify(job_id, token):
             return "forbidden", _json({"error": "invalid token"}, 403)
         if request.match_info["provider"] != deps.provider.name:
             return "unknown_job", _json({"error": "unknown job"}, 404)
+        try:
+            body = await read_body(request, CALLBACK_BODY_LIMIT, deps.body_deadline)
+        except BodyTooLarge:
+            return "too_large", _closing(_json({"error": "body too large"}, 413))
+        except TimeoutError:
+            return "timeout", _closing(_json({"error": "the request body did not arrive in time"}, 408))
         # A job at the provider is tracked in memory: no database read on the busy path.
         provider_job_id = deps.tracker.provider_job_id(job_id)
         if provider_job_id is None:
@@ -101,21 +139,39 @@ class Routes:
     async def health(self, request: web.Request) -> web.Response:
         database = await self.deps.database_ok()
         gateway = self.deps.gateway_ok()
-        healthy = database and gateway
+        dead = self.deps.dead_tasks()
+        healthy = database and gateway and not dead
         return _json(
-            {"status": "ok" if healthy else "unavailable", "database": database, "gateway": gateway},
+            {"status": "ok" if healthy else "unavailable", "database": database, "gateway": gateway,
+             "dead_tasks": dead},
             200 if healthy else 503,
         )
 
     async def metrics(self, request: web.Request) -> web.Response:
-        counts = await self.deps.store.count_by_status()
+        token = self.deps.metrics_token
+        if token is not None and not bearer_matches(request, token.get_secret_value()):
+            return json_response({"error": "unauthorized"}, 401, {"WWW-Authenticate": "Bearer"})
+        counts = await self.job_counts.get()
         text = render_metrics(self.deps.metrics, counts, self.deps.queue_depth(), self.deps.tracker.tracked_count)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
     async def media(self, request: web.Request) -> web.StreamResponse:
+        """An archived video, by its final name only (a download in progress has a hidden partial name)."""
         name = request.match_info["name"]
         media_dir = self.deps.media_dir
-        if media_dir is None or not MEDIA_NAME.match(name) or not (media_dir / name).is_file():
+        if media_dir is None or not MEDIA_NAME.match(name):
             raise web.HTTPNotFound()
-        return web.FileResponse(media_dir / name, headers={"Content-Type": "video/mp4"})
+        if (media_dir / name).is_file():
+            return web.FileResponse(media_dir / name, headers={"Content-Type": "video/mp4"})
+        job = await self.deps.store.get(name.removesuffix(".mp4"))
+        if job is None or job.status is not JobStatus.DELIVERED:
+            raise web.HTTPNotFound()  # never archived (or not yet): nothing to say about it
+        return _json({"error": "gone", "detail": _no_longer_kept(self.deps.media_retention_days)}, 410)
+
+
+def _no_longer_kept(retention_days: int) -> str:
+    if retention_days:
+        return (f"This video is no longer kept: archived videos are kept for {retention_days} days, "
+                "and the oldest go first when the archive is full.")
+    return "This video is no longer kept: the archive keeps only the most recent videos."
