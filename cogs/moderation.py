@@ -10,10 +10,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.moderation import WORD_LIMIT
+from bot.core.moderation import BLOCKLIST_LIMIT, WORD_LIMIT
 from bot.discord_adapter.checks import actor_of, require_moderator
 from bot.discord_adapter.client import KlingBot, Services
+from bot.discord_adapter.text import MESSAGE_LIMIT, inline_code, pages_of
 
+PAGE_NOTES = 100  # room for "Blocked (page i of n): " and the line naming the next page
 INTEGRATIONS_NOTE = (
     "Discord shows `/moderation` only to members with Manage Server unless the role is allowed in "
     "Server Settings → Integrations → this bot; `/quota` moderator commands work for the role right away."
@@ -43,20 +45,23 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
     async def blocklist_add(self, interaction: discord.Interaction,
                             word: app_commands.Range[str, 1, WORD_LIMIT]) -> None:
         normalized, added = await self.services.moderation.block_word(actor_of(interaction), word)
-        await self._reply(interaction, f"Blocked `{normalized}`." if added else f"`{normalized}` was already blocked.")
+        shown = inline_code(normalized)
+        await self._reply(interaction, f"Blocked {shown}." if added else f"{shown} was already blocked.")
 
     @blocklist.command(name="remove", description="Allow this word or phrase again")
     @app_commands.describe(word="The blocked word or phrase")
     async def blocklist_remove(self, interaction: discord.Interaction,
                                word: app_commands.Range[str, 1, WORD_LIMIT]) -> None:
         normalized, removed = await self.services.moderation.unblock_word(actor_of(interaction), word)
-        await self._reply(interaction, f"Unblocked `{normalized}`." if removed else f"`{normalized}` was not blocked.")
+        shown = inline_code(normalized)
+        await self._reply(interaction, f"Unblocked {shown}." if removed else f"{shown} was not blocked.")
 
     @blocklist.command(name="list", description="The blocked words and phrases")
-    async def blocklist_list(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(page="Long lists come in pages")
+    async def blocklist_list(self, interaction: discord.Interaction,
+                             page: app_commands.Range[int, 1, BLOCKLIST_LIMIT] = 1) -> None:
         words = (await self.services.moderation.settings(interaction.guild_id or 0)).blocked_words
-        text = ("Blocked: " + ", ".join(f"`{w}`" for w in words)) if words else "No words are blocked."
-        await self._reply(interaction, text if len(text) <= 2000 else text[:1999] + "…")
+        await self._reply(interaction, blocklist_page(words, page))
 
     # -- channels --------------------------------------------------------------------------------------
     @channels.command(name="allow", description="Allow /video in this channel (once any is set, only those)")
@@ -95,6 +100,22 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
             current = (await self.services.moderation.settings(actor.guild_id)).mod_role_id
             await self._reply(interaction, f"The moderator role is <@&{current}>." if current
                               else "No moderator role is set; members with Manage Server are moderators.")
+
+
+def blocklist_page(words: tuple[str, ...], page: int) -> str:
+    """One message of the blocklist. Whole entries only: a code span cut in half would turn the rest of the
+    message into code."""
+    if not words:
+        return "No words are blocked."
+    pages = pages_of(map(inline_code, words), MESSAGE_LIMIT - PAGE_NOTES, separator=", ")
+    if len(pages) == 1 and page == 1:
+        return "Blocked: " + ", ".join(pages[0])
+    if page > len(pages):
+        return f"The blocklist has {len(pages)} page(s); ask for page 1 to {len(pages)}."
+    text = f"Blocked (page {page} of {len(pages)}): " + ", ".join(pages[page - 1])
+    if page < len(pages):
+        text += f"\nNext: `/moderation blocklist list page:{page + 1}`"
+    return text
 
 
 async def setup(bot: KlingBot) -> None:

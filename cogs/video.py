@@ -20,13 +20,15 @@ from bot.core.errors import InvalidRequest
 from bot.core.jobs import PROMPT_LIMIT, ImageInput, Submission
 from bot.core.models import Job
 from bot.discord_adapter import render
+from bot.discord_adapter.allowed_guilds import AllowedServersOnly
 from bot.discord_adapter.client import KlingBot, Services
-from bot.discord_adapter.errors import answer_error
+from bot.discord_adapter.errors import NOT_REFUNDED, NOT_STARTED, answer_error, reply_privately
 from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
 IMAGE_OPTIONS = ("image", "image2", "image3", "image4", "image5")
+NOT_STARTED_REASON = "Not started: Discord did not take the status message. Your credits were refunded."
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
 
@@ -111,13 +113,54 @@ class VideoCog(commands.Cog):
 
 
 async def start_job(services: Services, interaction: discord.Interaction, submission: Submission) -> None:
-    """Accept (or refuse, privately) and answer with the public status message: all before any provider call.
-    The dispatcher edits the queue position in when the job has to wait."""
-    job = await services.jobs.accept(submission)
-    position = services.jobs.queue(job)
-    callback = await interaction.response.send_message(embed=render.status_embed(job, queue_position=position))
-    if callback is not None and callback.message_id is not None:
-        await services.jobs.attach_status_message(job, callback.message_id)
+    """Accept (or refuse, privately, with nothing charged), answer with the public status message, and only
+    then queue the job: a job whose status message Discord did not take is refunded and never reaches the
+    provider. All before any provider call; the dispatcher keeps the queue position up to date."""
+    job = await services.jobs.accept(submission)  # charged from here on
+    position = services.jobs.expected_position()
+    try:
+        message_id = await _send_status(interaction, job, position)
+        if message_id is not None:
+            await services.jobs.attach_status_message(job, message_id)
+    except Exception:
+        log.warning("job %s: the status message could not be sent; the job is not started", job.id, exc_info=True)
+        await _not_started(services, interaction, job)
+        return
+    try:
+        await services.jobs.start(job, shown_position=position)
+    except Exception:  # the member sees a queued job, which is true; never the "nothing was charged" apology
+        log.exception("job %s: could not be queued now; it is queued again at the next start", job.id)
+
+
+async def _send_status(interaction: discord.Interaction, job: Job, position: int | None) -> int | None:
+    try:
+        callback = await interaction.response.send_message(embed=render.status_embed(job, queue_position=position))
+    except discord.HTTPException:
+        # Discord may have posted it and lost only its answer (a retried request then reads "already
+        # acknowledged"): if the message exists, the job goes ahead as usual.
+        made = await _original_message(interaction)
+        if made is None:
+            raise
+        return made.id
+    return callback.message_id if callback is not None else None
+
+
+async def _original_message(interaction: discord.Interaction) -> discord.InteractionMessage | None:
+    try:
+        return await interaction.original_response()
+    except (discord.HTTPException, discord.ClientException):
+        return None
+
+
+async def _not_started(services: Services, interaction: discord.Interaction, job: Job) -> None:
+    """Refund and fail a charged job that could not be shown, and say so (when the interaction still answers)."""
+    try:
+        await services.jobs.abandon(job, NOT_STARTED_REASON)
+    except Exception:
+        log.exception("job %s: could not refund a job that was never started", job.id)
+        await reply_privately(interaction, NOT_REFUNDED.format(job_id=job.id))
+        return
+    await reply_privately(interaction, NOT_STARTED)
 
 
 def result_view(job: Job) -> discord.ui.View:
@@ -127,8 +170,10 @@ def result_view(job: Job) -> discord.ui.View:
     return view
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kb:reroll:(?P<job_id>[0-9a-f]{16})"):
-    """Same settings again, charged to whoever clicks. Persistent: the job is looked up in the database."""
+class RerollButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
+                   template=r"kb:reroll:(?P<job_id>[0-9a-f]{16})"):
+    """Same settings again, charged to whoever clicks. Persistent: the job is looked up in the database.
+    Clicks from servers not on ALLOWED_GUILD_IDS are refused before the callback (AllowedServersOnly)."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__(discord.ui.Button(label="Re-roll", emoji="🎲", style=discord.ButtonStyle.secondary,
@@ -154,7 +199,8 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kb
         await start_job(services, interaction, submission)
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kb:remix:(?P<job_id>[0-9a-f]{16})"):
+class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
+                  template=r"kb:remix:(?P<job_id>[0-9a-f]{16})"):
     """Opens a modal with the prompt prefilled; the new prompt runs with the same settings."""
 
     def __init__(self, job_id: str) -> None:
@@ -176,7 +222,7 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kb:
             await answer_error(interaction, error)
 
 
-class RemixModal(discord.ui.Modal, title="Remix this video"):
+class RemixModal(AllowedServersOnly, discord.ui.Modal, title="Remix this video"):
     prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
         label="Prompt", style=discord.TextStyle.paragraph, max_length=PROMPT_LIMIT, custom_id="prompt"
     )

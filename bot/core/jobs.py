@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bot.core.clock import Clock
 from bot.core.dispatcher import Dispatcher
-from bot.core.errors import InvalidRequest
+from bot.core.errors import InvalidRequest, NotAllowed
 from bot.core.models import Job, JobStatus, VideoRequest
 from bot.core.moderation import ModerationService
 from bot.core.quotas import QuotaService
@@ -20,6 +20,7 @@ from storage.jobs import JobStore, insert_job
 log = logging.getLogger(__name__)
 
 PROMPT_LIMIT = 2500
+RESTARTING = "The bot is restarting for an update. Nothing was charged; please try again in a minute."
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class JobService:
         self.database = database
         self.quotas = quotas
         self.moderation = moderation
+        self.accepting = True
 
     def build_request(self, submission: Submission) -> VideoRequest:
         """Check a submission against the provider's capabilities; raises InvalidRequest saying what to fix."""
@@ -126,6 +128,8 @@ class JobService:
         """Validate, apply the server's rules, and record the job as queued with its charge reserved in the
         same transaction. Raises a UserFacingError (nothing charged) when it cannot be accepted. Nothing
         goes to the provider until `start`."""
+        if not self.accepting:
+            raise NotAllowed(RESTARTING)
         request = self.build_request(submission)
         if self.moderation is not None:
             await self.moderation.check_submission(
@@ -149,9 +153,28 @@ class JobService:
         await self.database.run(insert_and_charge)
         return job
 
-    def queue(self, job: Job) -> int | None:
-        """Queue an accepted job; returns the queue position to show (None: it goes out at once)."""
-        return self.dispatcher.enqueue(job)
+    def stop_accepting(self) -> None:
+        """Refuse new jobs from now on (the bot is stopping)."""
+        self.accepting = False
+
+    def expected_position(self) -> int | None:
+        """The queue position a job accepted now will most likely get (None: it goes out at once), for its status
+        message, which is sent before the job is queued. The dispatcher's own rule, with the job at the back."""
+        slots = self.dispatcher.slots
+        position = len(self.dispatcher.queue) + 1
+        return position if position > slots.limit - slots.in_use else None
+
+    async def start(self, job: Job, *, shown_position: int | None) -> None:
+        """Queue an accepted job whose status message is up; from here on it can reach the provider. The
+        position shown is corrected when the fair queue placed the job elsewhere than expected."""
+        position = self.dispatcher.enqueue(job)
+        if position is not None and position != shown_position:
+            await self.dispatcher.lifecycle.publisher.show_status(job, queue_position=position)
+
+    async def abandon(self, job: Job, reason: str) -> Job | None:
+        """Fail an accepted job that was never started (its status message could not be sent): refunded in the
+        same transaction, and never submitted, since it was never queued. None if it had moved on already."""
+        return await self.dispatcher.lifecycle.fail(job.id, JobStatus.QUEUED, reason, detail=f"not started: {reason}")
 
     async def attach_status_message(self, job: Job, message_id: int) -> None:
         """Remember where the job's status is shown. If the job moved on before the message existed, the

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.core import text_match
 from bot.core.errors import InvalidRequest, NotAllowed
 from storage.guild_settings import GuildSettings, GuildSettingsStore
 
@@ -41,18 +41,26 @@ def is_moderator(actor: Actor, mod_role_id: int | None) -> bool:
 
 
 def normalize_word(word: str) -> str:
-    """Blocklist entries are compared case-insensitively, with runs of spaces as one."""
-    return " ".join(word.split()).casefold()
+    """The form a blocklist entry is stored and shown in (case folded, invisible characters removed, runs of
+    spaces as one). Entries are compared through `text_match`, which also folds look-alike letters."""
+    return text_match.tidy(word)
 
 
 def find_blocked_word(text: str, words: Iterable[str]) -> str | None:
-    """The first blocklist entry that appears in `text` as a whole word (or whole phrase), ignoring case:
-    `cat` matches "A Cat!" but not "category"."""
-    folded = " ".join(text.split()).casefold()
-    for word in words:
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", folded):
-            return word
-    return None
+    """The first blocklist entry that appears in `text` as a whole word (or whole phrase), whatever the case,
+    look-alike letters or invisible characters: `cat` matches "A Cat!", also with a zero-width space inside or
+    a Cyrillic "a", but not "category"."""
+    return text_match.first_whole_match(text, text_match.keyed(tuple(words)))
+
+
+class BlockedWord(NotAllowed):
+    """A prompt holds a blocklist entry. `word` is the entry as stored, for the Discord side to show safely."""
+
+    TEMPLATE = "Your prompt contains a blocked word: {word}."
+
+    def __init__(self, word: str) -> None:
+        super().__init__(self.TEMPLATE.format(word=f"`{word}`"))
+        self.word = word
 
 
 def channel_refusal(channel_id: int, allowed: tuple[int, ...]) -> str | None:
@@ -74,10 +82,11 @@ class ModerationService:
         refusal = channel_refusal(channel_id, settings.video_channels)
         if refusal:
             raise NotAllowed(refusal)
+        entries = text_match.keyed(settings.blocked_words)  # cached while the list does not change
         for text in texts:
-            word = find_blocked_word(text or "", settings.blocked_words)
+            word = text_match.first_whole_match(text or "", entries)
             if word is not None:
-                raise NotAllowed(f"Your prompt contains a blocked word: `{word}`.")
+                raise BlockedWord(word)
 
     async def is_moderator(self, actor: Actor) -> bool:
         if actor.permissions & (MANAGE_GUILD | ADMINISTRATOR):
@@ -93,17 +102,26 @@ class ModerationService:
 
     # -- blocklist ---------------------------------------------------------------------------------
     async def block_word(self, actor: Actor, word: str) -> tuple[str, bool]:
-        """Add a word or phrase; returns it normalized, and False when it was already listed."""
+        """Add a word or phrase; returns it normalized, and False when it (or an entry that blocks exactly
+        the same prompts, such as a look-alike spelling) was already listed."""
         normalized = _checked_word(word)
-        if len((await self.guilds.get(actor.guild_id)).blocked_words) >= BLOCKLIST_LIMIT:
+        listed = (await self.guilds.get(actor.guild_id)).blocked_words
+        same = _same_entries(listed, normalized)
+        if same:
+            return same[0], False
+        if len(listed) >= BLOCKLIST_LIMIT:
             raise InvalidRequest(f"The blocklist is full ({BLOCKLIST_LIMIT} entries). Remove some first.")
         added = await self.guilds.add_blocked_word(actor.guild_id, normalized)
         log.info("guild %s: %s blocked %r", actor.guild_id, actor.user_id, normalized)
         return normalized, added
 
     async def unblock_word(self, actor: Actor, word: str) -> tuple[str, bool]:
+        """Remove a word or phrase, however it is spelled: every entry that blocks the same prompts goes."""
         normalized = _checked_word(word)
-        removed = await self.guilds.remove_blocked_word(actor.guild_id, normalized)
+        listed = (await self.guilds.get(actor.guild_id)).blocked_words
+        removed = False
+        for entry in _same_entries(listed, normalized) or (normalized,):
+            removed = await self.guilds.remove_blocked_word(actor.guild_id, entry) or removed
         log.info("guild %s: %s unblocked %r", actor.guild_id, actor.user_id, normalized)
         return normalized, removed
 
@@ -126,9 +144,16 @@ class ModerationService:
         log.info("guild %s: %s set the moderator role to %s", actor.guild_id, actor.user_id, role_id)
 
 
+def _same_entries(listed: tuple[str, ...], word: str) -> tuple[str, ...]:
+    """The listed entries that block exactly what `word` blocks (entries stored before look-alikes were folded
+    may differ in spelling)."""
+    key = text_match.match_key(word)
+    return tuple(entry for entry, entry_key in text_match.keyed(listed) if entry_key == key)
+
+
 def _checked_word(word: str) -> str:
     normalized = normalize_word(word)
-    if not normalized:
+    if not normalized or not text_match.match_key(normalized):
         raise InvalidRequest("Give a word or phrase to block.")
     if len(normalized) > WORD_LIMIT:
         raise InvalidRequest(f"A blocklist entry can be at most {WORD_LIMIT} characters long.")
