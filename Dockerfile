@@ -1,5 +1,8 @@
 # The bot as a container: slim Python, a non-root user, the database on a volume, a health check.
-FROM python:3.11-slim
+# The base image is pinned by digest (the multi-platform index of python:3.11-slim-bookworm), so a rebuild
+# gets exactly the image that was tested. To move to a newer one, look the digest up with
+# `docker buildx imagetools inspect python:3.11-slim-bookworm` and replace it here.
+FROM python:3.11-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

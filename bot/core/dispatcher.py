@@ -13,8 +13,10 @@ handful of edits, not one per dispatch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.core.clock import Clock
 from bot.core.errors import explain
@@ -36,6 +38,11 @@ UNCERTAIN_SUBMIT = (
 RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 EXACT_POSITIONS = 10
 POSITION_REFRESH_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAfter:
+    seconds: float
 
 
 def worth_showing(position: int, shown: int | None) -> bool:
@@ -72,6 +79,9 @@ class Dispatcher:
         self._shown: dict[str, int] = {}  # the position each queued job's status message shows
         self._refresher: asyncio.Task[None] | None = None
         self._refresh_again = False
+        self._draining = False
+        self._on_wire: set[str] = set()  # jobs whose submit request is out and not yet answered and recorded
+        self._wire_changed = asyncio.Event()
 
     def enqueue(self, job: Job) -> int | None:
         """Queue a job for submission. Returns the position its status message should show, or None when
@@ -95,8 +105,10 @@ class Dispatcher:
         return self.queue.position(job_id)
 
     async def run(self) -> None:
-        while True:
+        while not self._draining:
             await self.slots.wait_for_free()
+            if self._draining:
+                return
             job_id = self.queue.pop()
             if job_id is None:
                 self._work.clear()
@@ -161,31 +173,47 @@ class Dispatcher:
             attempt += 1
             if self.submit_limiter is not None:
                 await self.submit_limiter.acquire()
+            if self._draining:
+                return False  # still queued, with no submit in the air: the next start sends it
             await store.update(job_id, self.clock.now(), submitting_since=self.clock.now(),
                                attempts=job.attempts + attempt)
-            started = self.clock.monotonic()
+            self._on_wire.add(job_id)
             try:
-                result = await self.provider.submit(job.request, callback_url=callback_url)
-            except ProviderError as error:
-                self.metrics.provider_call(self.provider.name, "submit", error.kind.value,
-                                           self.clock.monotonic() - started)
-                delay = self._retry_delay(job, error, attempt)
-                if delay is None:
-                    await self._give_up(job, error)
-                    return False
-                log.info("job %s: submit refused (%s), retrying in %.0f s", job_id, error, delay)
-                await store.update(job_id, self.clock.now(), submitting_since=None, last_error=str(error))
-                await self.clock.sleep(delay)
+                outcome = await self._send(job, attempt, callback_url)
+            finally:
+                self._on_wire.discard(job_id)
+                self._wire_changed.set()
+            if isinstance(outcome, RetryAfter):
+                await self.clock.sleep(outcome.seconds)  # nothing is in the air while waiting
                 continue
-            self.metrics.provider_call(self.provider.name, "submit", "ok", self.clock.monotonic() - started)
-            moved = await self.lifecycle.move(
-                job_id, JobStatus.QUEUED, JobStatus.SUBMITTED, detail=f"provider job {result.provider_job_id}",
-                provider_job_id=result.provider_job_id, submitted_at=self.clock.now(), submitting_since=None,
-            )
-            if moved is None:
+            return outcome
+
+    async def _send(self, job: Job, attempt: int, callback_url: str | None) -> bool | RetryAfter:
+        """One submit and the recording of its answer: True when the job is at the provider, False when it
+        was given up (failed and refunded), RetryAfter when the refusal is worth another try."""
+        store, job_id = self.lifecycle.store, job.id
+        started = self.clock.monotonic()
+        try:
+            result = await self.provider.submit(job.request, callback_url=callback_url)
+        except ProviderError as error:
+            self.metrics.provider_call(self.provider.name, "submit", error.kind.value,
+                                       self.clock.monotonic() - started)
+            delay = self._retry_delay(job, error, attempt)
+            if delay is None:
+                await self._give_up(job, error)
                 return False
-            self.tracker.track(moved, callback_expected=callback_url is not None)
-            return True
+            log.info("job %s: submit refused (%s), retrying in %.0f s", job_id, error, delay)
+            await store.update(job_id, self.clock.now(), submitting_since=None, last_error=str(error))
+            return RetryAfter(delay)
+        self.metrics.provider_call(self.provider.name, "submit", "ok", self.clock.monotonic() - started)
+        moved = await self.lifecycle.move(
+            job_id, JobStatus.QUEUED, JobStatus.SUBMITTED, detail=f"provider job {result.provider_job_id}",
+            provider_job_id=result.provider_job_id, submitted_at=self.clock.now(), submitting_since=None,
+        )
+        if moved is None:
+            return False
+        self.tracker.track(moved, callback_expected=callback_url is not None)
+        return True
 
     def _retry_delay(self, job: Job, error: ProviderError, attempt: int) -> float | None:
         """How long to wait before trying again, or None to give up."""
@@ -211,6 +239,23 @@ class Dispatcher:
             log.error("the provider refused the bot's credentials: %s", error)
         await self.lifecycle.fail(job.id, JobStatus.QUEUED, explain(error.kind, error.detail),
                                   detail=str(error), submitting_since=None)
+
+    async def drain(self, grace: float) -> int:
+        """Stop sending jobs, then wait up to `grace` seconds for submits on the wire to be answered and
+        recorded, so a deploy does not turn a paid job into a refund. Queued jobs stay queued for the next
+        start. Returns how many submits were still unanswered when the time ran out."""
+        self._draining = True
+        self._work.set()  # wakes the loop, which then stops
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._on_wire and (left := deadline - loop.time()) > 0:
+            self._wire_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wire_changed.wait(), timeout=left)
+        if self._on_wire:
+            log.warning("%d submit(s) still unanswered after %.0f s; they will be reconciled at the next start",
+                        len(self._on_wire), grace)
+        return len(self._on_wire)
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._refresher] if self._refresher is not None else [])]

@@ -32,6 +32,7 @@ AT_PROVIDER = (JobStatus.SUBMITTED, JobStatus.PROCESSING)
 TIMEOUT_REASON = "The provider did not finish this video in time, so it was cancelled."
 RESUME_CHECK_SECONDS = 1.0
 MAX_CONCURRENT_STATUS_CALLS = 16
+ERROR_RETRY_SECONDS = 5.0  # after a job's update could not be written (database busy or failing)
 
 
 class PollSchedule(Protocol):
@@ -69,6 +70,7 @@ class JobTracker:
         self.clock = clock
         self.metrics = metrics
         self.timeout_seconds = timeout_seconds
+        self.error_retry_seconds = ERROR_RETRY_SECONDS
         self._tracked: dict[str, Tracked] = {}
         self._heap: list[tuple[float, int, str, str]] = []  # (due, tiebreak, kind, job_id)
         self._counter = itertools.count()
@@ -154,7 +156,7 @@ class JobTracker:
             if tracked is None:
                 continue  # finished by a callback or an earlier check
             if kind == "deadline":
-                await self._time_out(job_id)
+                await self._time_out(job_id)  # never raises: the loop outlives any one job
                 continue
             await self._calls.acquire()
             await self.limiter.acquire()
@@ -170,7 +172,8 @@ class JobTracker:
             await self._check_once(tracked)
         except Exception:
             log.exception("job %s: status check failed unexpectedly", tracked.job_id)
-            self._reschedule(tracked)
+            if tracked.job_id in self._tracked:
+                self._push(self.clock.monotonic() + self.error_retry_seconds, "poll", tracked.job_id)
         finally:
             self._calls.release()
 
@@ -209,8 +212,16 @@ class JobTracker:
         self._push(self.clock.monotonic() + delay, "poll", tracked.job_id)
 
     async def _time_out(self, job_id: str) -> None:
+        """Fail a job that ran out of time. It is forgotten only once the failure is written; until then
+        the deadline comes round again."""
+        try:
+            await self.lifecycle.fail(job_id, AT_PROVIDER, TIMEOUT_REASON, detail="timed out")
+        except Exception:
+            log.exception("job %s: could not record its time-out; trying again in %.0f s", job_id,
+                          self.error_retry_seconds)
+            self._push(self.clock.monotonic() + self.error_retry_seconds, "deadline", job_id)
+            return
         self._forget(job_id)
-        await self.lifecycle.fail(job_id, AT_PROVIDER, TIMEOUT_REASON, detail="timed out")
 
     async def close(self) -> None:
         for task in list(self._tasks):

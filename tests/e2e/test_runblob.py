@@ -12,6 +12,7 @@ import pytest
 from bot.core.models import DeliveryOutcome, JobStatus
 from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.provider_base import fake_video
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
 
@@ -201,7 +202,7 @@ async def test_video_over_the_upload_limit_becomes_a_link(
     polled: BotHarness, runblob: FakeRunblob, discord_fake: FakeDiscord
 ) -> None:
     discord_fake.guilds[GUILD].filesize_limit = 64 * 1024
-    runblob.video = b"\x00" * (200 * 1024)
+    runblob.video = fake_video(200 * 1024)
     _, job = await submitted_job(polled, runblob)
     runblob.set_state(job.provider_job_id, "completed")
     delivered = await polled.wait_status(job.id, JobStatus.DELIVERED)
@@ -252,7 +253,7 @@ async def test_health_reports_database_and_gateway(polled: BotHarness, discord_f
     async with aiohttp.ClientSession() as session:
         async with session.get(url) as response:
             assert response.status == 200
-            assert await response.json() == {"status": "ok", "database": True, "gateway": True}
+            assert await response.json() == {"status": "ok", "database": True, "gateway": True, "dead_tasks": {}}
         await polled.running.database.close()
         async with session.get(url) as response:
             assert response.status == 503
@@ -288,7 +289,7 @@ async def test_a_delivery_resumed_at_start_up_uses_the_servers_boosted_upload_li
     polled: BotHarness, runblob: FakeRunblob, discord_fake: FakeDiscord
 ) -> None:
     discord_fake.set_premium_tier(GUILD, 3)  # 100 MiB uploads
-    runblob.video = b"\x00" * (12 * 1024 * 1024)  # over the unboosted 10 MiB
+    runblob.video = fake_video(12 * 1024 * 1024)  # over the unboosted 10 MiB
     discord_fake.fail_next("POST", rf"/channels/{CHANNEL}/messages$", 500, times=100)
     _, job = await submitted_job(polled, runblob)
     runblob.set_state(job.provider_job_id, "completed")

@@ -1,0 +1,71 @@
+"""The bot's long-running loops (dispatcher, poll loop), watched.
+
+Each loop catches and logs the errors of single jobs itself and carries on. A loop that still ends,
+with an exception or by returning, is a bug the process cannot recover from by itself: it is
+recorded, `/healthz` reports which loop died, and the application stops with a non-zero status so
+that whatever supervises the process (Docker's restart policy, systemd) starts it again. Every job
+is in the database, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundTaskDied(Exception):
+    """A loop that should run for as long as the bot does has ended."""
+
+
+class BackgroundTasks:
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._dead: dict[str, str] = {}  # name -> why
+        self._died = asyncio.Event()
+        self._stopping = False
+
+    def start(self, name: str, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks[name] = task
+        task.add_done_callback(lambda done: self._ended(name, done))
+        return task
+
+    def _ended(self, name: str, task: asyncio.Task[Any]) -> None:
+        if self._stopping:
+            return
+        if task.cancelled():
+            why = "cancelled"
+        elif (error := task.exception()) is not None:
+            why = f"{error.__class__.__name__}: {error}"
+            log.critical("background task %s died; the bot will stop so it can be restarted", name,
+                         exc_info=error)
+        else:
+            why = "returned"
+            log.critical("background task %s ended; the bot will stop so it can be restarted", name)
+        self._dead[name] = why
+        self._died.set()
+
+    @property
+    def dead(self) -> dict[str, str]:
+        """The loops that ended, and why (empty while all is well)."""
+        return dict(self._dead)
+
+    async def wait_for_death(self) -> str:
+        """Wait until some loop ends; returns a line saying which and why."""
+        await self._died.wait()
+        return "; ".join(f"{name} ({why})" for name, why in self._dead.items())
+
+    def stopping(self) -> None:
+        """From now on loops end on purpose (a graceful stop), not by dying."""
+        self._stopping = True
+
+    async def stop(self) -> None:
+        """Cancel every loop (a deliberate stop, not a death)."""
+        self._stopping = True
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -1,0 +1,108 @@
+"""Deploys lose nothing: SIGTERM waits for a submit on the wire, refuses new commands meanwhile, and the
+job is tracked and posted after the restart."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from bot.core.models import JobStatus
+from tests.conftest import runblob_harness
+from tests.e2e.commands import private_reply
+from tests.e2e.test_kill import BotProcess, bot_process, results, started  # noqa: F401 (fixture)
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.runblob import FakeRunblob
+from tests.harness import BOB, BotHarness
+
+
+async def wait_for_create(runblob: FakeRunblob, timeout: float = 10) -> None:
+    """Until a create request has reached the fake (and, with `create_delay`, is still unanswered)."""
+    deadline = time.monotonic() + timeout
+    while runblob.submit_calls == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no create request reached the provider")
+        await asyncio.sleep(0.01)
+
+
+def ledger_kinds(database: Path) -> list[str]:
+    with sqlite3.connect(database) as connection:
+        return [row[0] for row in connection.execute("SELECT kind FROM quota_ledger ORDER BY id")]
+
+
+async def test_sigterm_waits_for_the_submit_on_the_wire_and_the_job_is_posted_after_the_restart(
+    bot_process: BotProcess, discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path  # noqa: F811
+) -> None:
+    runblob.create_delay = 1.0
+    bot_process.env["SHUTDOWN_GRACE_SECONDS"] = "10"
+    await started(bot_process, discord_fake)
+    interaction = await BotHarness(discord_fake, tmp_path).video("a paper boat in the rain")
+    await interaction.wait_response(timeout=10)
+    await wait_for_create(runblob)
+
+    assert bot_process.process is not None
+    bot_process.process.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(bot_process.process.wait(), timeout=15)
+    assert code == 0, bot_process.log.read_text()[-3000:]
+    assert bot_process.status() == "submitted"  # answered during the grace period and recorded
+    assert ledger_kinds(bot_process.database) == ["reserve"]  # charged once, not refunded
+
+    runblob.create_delay = 0.0
+    [fake_job] = await runblob.wait_for_jobs(1)
+    runblob.set_state(fake_job.id, "completed")
+    await started(bot_process, discord_fake)
+    await bot_process.wait_status("delivered")
+    await asyncio.sleep(0.3)
+    assert len(results(discord_fake)) == 1
+    assert runblob.submit_calls == 1
+
+
+async def test_while_draining_new_commands_are_refused_and_the_submit_is_recorded(
+    discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path
+) -> None:
+    harness = runblob_harness(discord_fake, runblob, tmp_path)
+    app = await harness.start()
+    try:
+        runblob.create_delay = 0.8
+        job = await harness.job_for(await harness.video("a lantern floating upward"))
+        await wait_for_create(runblob)
+        draining = asyncio.create_task(app.drain())
+        await asyncio.sleep(0.05)
+
+        refused = await private_reply(await harness.video("one more before the restart"))
+        assert "restarting" in refused and "Nothing was charged" in refused
+
+        await asyncio.wait_for(draining, timeout=10)
+        recorded = await app.store.get(job.id)
+        assert recorded is not None and recorded.status is JobStatus.SUBMITTED
+        assert recorded.provider_job_id == runblob.job(0).id and recorded.submitting_since is None
+        assert len(await app.store.recent_for_user(recorded.guild_id, recorded.user_id, 10)) == 1
+    finally:
+        await harness.stop()
+
+
+async def test_a_queued_job_stays_queued_through_a_drain_and_goes_out_after_the_restart(
+    discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path
+) -> None:
+    harness = runblob_harness(discord_fake, runblob, tmp_path, max_concurrent_jobs=1)
+    app = await harness.start()
+    runblob.create_delay = 0.5
+    await harness.job_for(await harness.video("first in line"))
+    second = await harness.job_for(await harness.video("waits for a slot", user_id=BOB))
+    await wait_for_create(runblob)
+    await app.drain()
+    await harness.stop()
+    assert (await harness.sql("SELECT status, submitting_since FROM jobs WHERE id = ?", second.id)) == [
+        ("queued", None)]
+    assert runblob.submit_calls == 1
+
+    runblob.create_delay = 0.0
+    runblob.set_state(runblob.job(0).id, "completed")  # frees the one slot once the restart sees it
+    await harness.start()
+    try:
+        await harness.wait_status(second.id, JobStatus.SUBMITTED)
+        assert runblob.submit_calls == 2
+    finally:
+        await harness.stop()
