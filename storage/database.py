@@ -17,16 +17,23 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from storage.backup import backup_connection, pre_migration_name
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
+
+class DatabaseUnavailable(Exception):
+    """The database file cannot be opened or brought up to date; the message says which file and why."""
+
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MAX_BATCH = 512
@@ -69,21 +76,39 @@ def _run_batch(connection: sqlite3.Connection, batch: list[Work]) -> list[tuple[
 class Database:
     """One SQLite connection, living on aiosqlite's worker thread."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, path: Path | None = None) -> None:
         self.connection = connection
+        self.path = path  # None: in memory (no backup before a migration)
         self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
         self._draining: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(str(path), isolation_level=None)
-        connection.row_factory = aiosqlite.Row
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
-            await connection.execute(f"PRAGMA {pragma}")
-        database = cls(connection)
-        await database.migrate()
+        """Open (creating it if needed) and migrate. Raises DatabaseUnavailable, with the connection closed
+        (its worker thread would otherwise keep the process alive), when either fails."""
+        pending = aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connection = await pending
+        except (OSError, sqlite3.Error) as exc:
+            # aiosqlite only asks its worker thread to stop; wait until it has, or it reports to an event
+            # loop that is already closed (a traceback on the way out).
+            if pending._thread.ident is not None:  # started (a failed mkdir never starts it)
+                await asyncio.to_thread(pending._thread.join, 5)
+            raise DatabaseUnavailable(f"cannot open the database at {path}: {exc}") from exc
+        try:
+            connection.row_factory = aiosqlite.Row
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+                await connection.execute(f"PRAGMA {pragma}")
+            database = cls(connection, None if str(path) == ":memory:" else Path(path))
+            await database.migrate()
+        except DatabaseUnavailable:
+            await connection.close()
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            await connection.close()
+            raise DatabaseUnavailable(f"cannot open or migrate the database at {path}: {exc}") from exc
         return database
 
     async def close(self) -> None:
@@ -92,18 +117,44 @@ class Database:
         await self.connection.close()
 
     async def migrate(self) -> int:
-        """Apply every migration newer than `PRAGMA user_version`; returns the resulting version."""
+        """Apply every migration newer than `PRAGMA user_version`; returns the resulting version.
+
+        Refuses (DatabaseUnavailable) a database newer than the code, which an older bot could damage; and
+        backs up a database that holds data before changing its schema."""
         async with self.connection.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
         current = int(row[0]) if row else 0
-        for version, name, sql in migrations():
-            if version <= current:
-                continue
+        shipped = migrations()
+        newest = shipped[-1][0] if shipped else 0
+        if current > newest:
+            raise DatabaseUnavailable(
+                f"the database at {self.path or ':memory:'} is at schema version {current}, newer than this version "
+                f"of the bot knows ({newest}): run the newer version, or restore a backup"
+            )
+        pending = [(version, name, sql) for version, name, sql in shipped if version > current]
+        if pending and current > 0 and self.path is not None:
+            await self._backup_before(current, newest)
+        for version, name, sql in pending:
             log.info("applying database migration %s", name)
             # executescript commits on its own; the version bump is part of the same script.
             await self.connection.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
             current = version
         return current
+
+    async def _backup_before(self, current: int, target: int) -> None:
+        """A copy of the database as it is, beside it, before a migration changes it (through the backup API,
+        so the copy is consistent even with another process writing)."""
+        assert self.path is not None
+        copy = pre_migration_name(self.path, target, datetime.now(UTC))
+        try:
+            await self._on_thread(backup_connection, copy)
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseUnavailable(
+                f"could not back up the database at {self.path} to {copy} before migrating it, so it was not "
+                f"migrated: {exc}"
+            ) from exc
+        log.info("backed up the database (schema version %d) to %s before migrating it to version %d",
+                 current, copy, target)
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(connection)` atomically on the database thread and return what it returns (or raise

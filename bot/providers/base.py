@@ -94,6 +94,14 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """Whether the provider accepts the operator's key (`kling-bot check`), in words for the operator."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitResult:
     provider_job_id: str
     state: ProviderState = ProviderState.PENDING
@@ -124,6 +132,10 @@ class Provider(Protocol):
     async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult: ...
 
     async def status(self, provider_job_id: str) -> ProviderUpdate: ...
+
+    async def check_key(self) -> KeyCheck:
+        """One harmless call that tells whether the provider accepts the key (nothing is created or billed)."""
+        ...
 
     def parse_callback(self, body: bytes) -> ProviderUpdate:
         """Parse a webhook body; raises MalformedCallback when it is not one."""

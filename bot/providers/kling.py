@@ -20,6 +20,7 @@ from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
+    KeyCheck,
     MalformedCallback,
     ProviderError,
     ProviderState,
@@ -29,6 +30,7 @@ from bot.providers.base import (
     key_fingerprint,
 )
 from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.key_check import probe_status
 from bot.providers.kling_jwt import KlingToken
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
@@ -307,6 +309,11 @@ class KlingTaskProvider:
         if not answer.ok:
             raise self._error(answer)
         return query_update(answer, provider_job_id, self._error)
+
+    async def check_key(self) -> KeyCheck:
+        """`kling-bot check`: the query of a task that cannot exist (code 1203, not found: the key was
+        accepted). The official API and cometapi alike."""
+        return await probe_status(self.status)
 
     def parse_callback(self, body: bytes) -> ProviderUpdate:
         return callback_update(body, self.name)

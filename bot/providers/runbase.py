@@ -16,6 +16,7 @@ from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
+    KeyCheck,
     MalformedCallback,
     ProviderError,
     ProviderState,
@@ -25,6 +26,7 @@ from bot.providers.base import (
     key_fingerprint,
 )
 from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.key_check import probe_status
 
 DEFAULT_BASE_URL = "https://runbase.net"
 RUNS_PATH = "/api/v1/runs"
@@ -158,6 +160,10 @@ class RunbaseProvider:
         if state is ProviderState.FAILED:
             return _failed(provider_job_id, run.error)
         return ProviderUpdate(provider_job_id, state)
+
+    async def check_key(self) -> KeyCheck:
+        """`kling-bot check`: the status of a run that cannot exist (run_not_found: the key was accepted)."""
+        return await probe_status(self.status)
 
     def parse_callback(self, body: bytes) -> ProviderUpdate:
         raise MalformedCallback("runbase documents no webhooks")

@@ -11,6 +11,7 @@ from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
+    KeyCheck,
     MalformedCallback,
     ProviderError,
     ProviderState,
@@ -20,6 +21,7 @@ from bot.providers.base import (
     key_fingerprint,
 )
 from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.key_check import probe_status
 
 DEFAULT_BASE_URL = "https://platform.runblob.io"
 GENERATE_PATH = "/v1/kling/o3-video/generate"
@@ -122,6 +124,10 @@ class RunblobProvider:
             return _update(GenerationStatus.model_validate(answer.body))
         except (ValidationError, KeyError) as exc:
             raise ProviderError(ErrorKind.PROVIDER_DOWN, "unreadable status answer", retryable=True) from exc
+
+    async def check_key(self) -> KeyCheck:
+        """`kling-bot check`: the status of a generation that cannot exist (404: the key was accepted)."""
+        return await probe_status(self.status)
 
     def parse_callback(self, body: bytes) -> ProviderUpdate:
         try:

@@ -20,6 +20,7 @@ from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
+    KeyCheck,
     MalformedCallback,
     ProviderError,
     ProviderState,
@@ -29,6 +30,7 @@ from bot.providers.base import (
     key_fingerprint,
 )
 from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.key_check import probe_status
 
 DEFAULT_BASE_URL = "https://api.segmind.com"
 TEXT_PATH = "/v2/kling-o3-text2video"
@@ -134,6 +136,10 @@ class SegmindProvider:
         # The status answer only says COMPLETED; the video URL is in the result.
         result = await self._http.request("GET", RESULT_PATH.format(id=provider_job_id))
         return self._read(result, provider_job_id, result=True)
+
+    async def check_key(self) -> KeyCheck:
+        """`kling-bot check`: the status of a request that cannot exist (404: the key was accepted)."""
+        return await probe_status(self.status)
 
     def parse_callback(self, body: bytes) -> ProviderUpdate:
         raise MalformedCallback("segmind sends no webhooks for model inference")

@@ -1,0 +1,1 @@
+"""The operator's command line (`kling-bot <command>`, bot/cli.py): one module per command."""

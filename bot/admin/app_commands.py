@@ -1,0 +1,93 @@
+"""`kling-bot commands sync|clear [--guild ID]`: register or remove the bot's slash commands over Discord's
+REST API, without the gateway and without starting the bot.
+
+`sync` builds the same command tree the bot builds at start-up (the cogs, with /video's options from the
+active provider's capabilities); the cogs only read the capabilities and the publisher while they load, so
+the services they would use to answer a command are left out here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.admin.discord_rest import login, rest_client
+from bot.admin.output import AdminError
+from bot.config import Settings
+from bot.discord_adapter.client import EXTENSIONS, KlingBot, Services
+from bot.discord_adapter.publisher import DiscordPublisher
+from bot.providers.registry import build_provider
+
+
+class NotInCommandLine:
+    """Stands in for a service the command line never starts; any use is a bug, said plainly."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise RuntimeError(f"{self._name} is not available in the command line (asked for {attribute})")
+
+
+class CommandTreeOnly(KlingBot):
+    """The bot's client with its cogs loaded and nothing synced on login: the command line chooses where."""
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+
+
+async def sync(settings: Settings, guild_id: int | None) -> int:
+    bot = CommandTreeOnly(settings)
+    try:
+        async with aiohttp.ClientSession() as session:
+            provider = build_provider(settings, session, listener_url="http://127.0.0.1", sandbox_key="unused")
+        bot.services = Services(
+            settings=settings, jobs=cast(Any, NotInCommandLine("the job service")), publisher=DiscordPublisher(bot),
+            capabilities=provider.capabilities, provider_name=provider.name,
+            quotas=cast(Any, NotInCommandLine("the quota service")),
+            moderation=cast(Any, NotInCommandLine("the moderation service")),
+        )
+        await login(bot, settings)
+        if guild_id is not None:
+            guild = discord.Object(guild_id)
+            bot.tree.copy_global_to(guild=guild)
+            synced = await _sync(bot.tree, guild)
+        else:
+            synced = await _sync(bot.tree, None)
+    finally:
+        await bot.close()
+    names = ", ".join(f"/{command.name}" for command in synced)
+    print(f"synced {len(synced)} commands {_where(guild_id)}: {names}")
+    if guild_id is None:
+        print("  global commands can take up to an hour to appear in every server")
+    return 0
+
+
+async def clear(settings: Settings, guild_id: int | None) -> int:
+    client = rest_client()
+    try:
+        await login(client, settings)
+        tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+        await _sync(tree, discord.Object(guild_id) if guild_id is not None else None)  # an empty list
+    finally:
+        await client.close()
+    print(f"removed every command of this bot {_where(guild_id)}")
+    return 0
+
+
+def _where(guild_id: int | None) -> str:
+    return f"in server {guild_id}" if guild_id is not None else "globally"
+
+
+async def _sync(tree: app_commands.CommandTree[Any], guild: discord.Object | None) -> list[app_commands.AppCommand]:
+    try:
+        return await tree.sync(guild=guild)
+    except discord.Forbidden:
+        raise AdminError(f"Discord refused the commands {_where(guild.id if guild else None)}: is the bot in that "
+                         "server, invited with the applications.commands scope?") from None
+    except discord.HTTPException as error:
+        raise AdminError(f"Discord refused the commands ({error.status}: {error.text})") from None

@@ -1,0 +1,89 @@
+"""`kling-bot check`: settings, database, provider key and Discord token, one line each, and the invite URL.
+
+Nothing here starts the bot: the database is opened (and migrated, as a start would), the provider gets one
+harmless status lookup, and Discord one login over REST (no gateway). No secret is ever printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import discord
+
+from bot.admin.discord_rest import login, rest_client
+from bot.admin.output import AdminError, mark
+from bot.config import Settings
+from bot.providers.base import KeyCheck
+from bot.providers.registry import build_provider
+from storage.admin import AdminStore
+from storage.database import Database, DatabaseUnavailable
+
+DISCORD_TIMEOUT_SECONDS = 30.0
+
+# What the bot needs in a channel: see it, post the status message and the video (also in threads), embed
+# and attach, and read the message it replies to.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True, attach_files=True,
+    read_message_history=True,
+)
+INVITE_SCOPES = ("bot", "applications.commands")
+
+
+async def run(settings: Settings) -> int:
+    results = [True]
+    print(mark(True, "settings", f"valid (provider {settings.kling_provider.value}, "
+                                 f"database {settings.database_path})"))
+    results.append(await _database(settings))
+    results.append(await _provider(settings))
+    application_id = await _discord(settings)
+    results.append(application_id is not None)
+    if application_id is not None:
+        url = discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+        print(f"  invite link: {url}")
+    return 0 if all(results) else 1
+
+
+async def _database(settings: Settings) -> bool:
+    try:
+        database = await Database.open(settings.database_path)
+    except DatabaseUnavailable as error:
+        print(mark(False, "database", str(error)))
+        return False
+    try:
+        version = await AdminStore(database).schema_version()
+    finally:
+        await database.close()
+    print(mark(True, "database", f"{settings.database_path} opens, schema version {version}"))
+    return True
+
+
+async def _provider(settings: Settings) -> bool:
+    what = f"provider key ({settings.kling_provider.value})"
+    async with aiohttp.ClientSession() as session:
+        # The listener and sandbox key only matter to a running bot; the sandbox checks nothing.
+        provider = build_provider(settings, session, listener_url="http://127.0.0.1", sandbox_key="unused")
+        try:
+            result = await provider.check_key()
+        except Exception as error:  # an adapter bug must still give one readable line
+            result = KeyCheck(False, f"the check itself failed ({error.__class__.__name__})")
+    print(mark(result.ok, what, result.message))
+    return result.ok
+
+
+async def _discord(settings: Settings) -> int | None:
+    """Log in over REST (GET /users/@me, then the application) and close; the application id, or None."""
+    client = rest_client()
+    try:
+        await asyncio.wait_for(login(client, settings), DISCORD_TIMEOUT_SECONDS)
+        user, application_id = str(client.user), client.application_id
+    except AdminError as error:
+        print(mark(False, "Discord token", str(error)))
+        return None
+    except TimeoutError:
+        print(mark(False, "Discord token", "Discord did not answer in time: try again"))
+        return None
+    finally:
+        await client.close()
+    print(mark(True, "Discord token", f"accepted: logged in as {user} (application {application_id})"))
+    return application_id

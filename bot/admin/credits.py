@@ -1,0 +1,62 @@
+"""`kling-bot refund JOB` and `kling-bot grant GUILD USER AMOUNT`: the operator's credit changes, written to
+the same ledger as everything else (refunds at most once per job; a grant counts in the current period)."""
+
+from __future__ import annotations
+
+from bot.admin.database import existing_database
+from bot.admin.output import AdminError
+from bot.config import Settings
+from bot.core.clock import SystemClock
+from bot.core.models import ACTIVE
+from bot.core.moderation import ModerationService
+from bot.core.quotas import QuotaPolicy, QuotaService, period_at
+from storage.admin import AdminStore
+from storage.database import Database
+from storage.guild_settings import GuildSettingsStore
+from storage.jobs import JobStore
+from storage.quotas import LedgerEntry, LedgerKind, QuotaStore
+
+OPERATOR = None  # the ledger's actor for the operator's changes: not a Discord member
+REFUND_DETAIL = "refunded by the operator"
+GRANT_DETAIL = "granted by the operator"
+
+
+async def refund(settings: Settings, job_id: str) -> int:
+    clock = SystemClock()
+    async with existing_database(settings) as database:
+        job = await JobStore(database).get(job_id)
+        if job is None:
+            raise AdminError(f"there is no job {job_id}: `kling-bot jobs` lists them")
+        refunded = await QuotaStore(database).refund(job_id, clock.now(), REFUND_DETAIL)
+        charge = await AdminStore(database).charge(job_id)
+    who = f"member {job.user_id} on server {job.guild_id}"
+    if refunded is not None:
+        print(f"refunded {refunded} credits for job {job_id} ({who}, {job.status.value})")
+        if job.status in ACTIVE:
+            print(f"  the job is still {job.status.value}: if it finishes, the member gets the video as well")
+    elif charge.reserved is None:
+        print(f"job {job_id} ({who}) was never charged: nothing to refund")
+    else:
+        at = charge.refunded_at.strftime("%Y-%m-%d %H:%M UTC") if charge.refunded_at else "earlier"
+        print(f"job {job_id} ({who}) was already refunded ({charge.refunded} credits, {at}): nothing changed")
+    return 0
+
+
+async def grant(settings: Settings, guild_id: int, user_id: int, amount: int) -> int:
+    clock = SystemClock()
+    period = period_at(clock.now(), settings.quota_period)
+    entry = LedgerEntry(LedgerKind.GRANT, guild_id, period.key, clock.now(), user_id=user_id, actor_id=OPERATOR,
+                        amount=amount, detail=GRANT_DETAIL)
+    async with existing_database(settings) as database:
+        store = QuotaStore(database)
+        await database.run(lambda connection: store.append(connection, entry))
+        balance = await _quotas(database, store, settings).balance(guild_id, user_id)
+    print(f"granted {amount} credits to member {user_id} on server {guild_id} for {period.word} "
+          f"(the period from {period.key}); they have {balance.remaining} of {balance.allowance} credits left")
+    return 0
+
+
+def _quotas(database: Database, store: QuotaStore, settings: Settings) -> QuotaService:
+    guilds = GuildSettingsStore(database)
+    return QuotaService(database=database, store=store, guilds=guilds, moderation=ModerationService(guilds),
+                        policy=QuotaPolicy.from_settings(settings), clock=SystemClock())
