@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.core.models import DeliveryOutcome, Job, JobStatus, VideoRequest, can_transition
+from bot.core.ports.repositories import Charge, JobEvent, Pruned
 from storage.database import Database
+from storage.quotas import append_in, refund_in, usage_in
 
 # Fields a caller may set alongside a transition or on their own.
 UPDATABLE = frozenset({
@@ -19,26 +20,42 @@ UPDATABLE = frozenset({
 })
 
 
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    job_id: str
-    at: datetime
-    kind: str
-    from_status: JobStatus | None
-    to_status: JobStatus | None
-    detail: str | None
+# Statuses a job never leaves: only these are ever pruned.
+FINISHED = (JobStatus.DELIVERED, JobStatus.FAILED)
+_STATUS_VALUES = frozenset(status.value for status in JobStatus)
 
 
 class JobStore:
-    """Persists jobs. Status changes are conditional on the expected current status, so two paths
-    racing to move one job (a callback and a poll, say) cannot both win."""
+    """Implements `JobRepository` (bot/core/ports/repositories.py). Status changes are conditional on the
+    expected current status, so two paths racing to move one job (a callback and a poll, say) cannot
+    both win."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def insert(self, job: Job) -> None:
-        """Insert a new job and its first event."""
-        await self._db.run(lambda connection: insert_job(connection, job))
+    async def insert(self, job: Job, charge: Charge | None = None) -> None:
+        """Insert a new job and its first event, and its charge when given: the usage the charge is decided
+        on is read in the same transaction, so a check and the charge it allows cannot be split."""
+
+        def work(connection: sqlite3.Connection) -> None:
+            insert_job(connection, job)
+            if charge is not None:
+                usage = usage_in(connection, job.guild_id, job.user_id, charge.period, excluding_job=job.id)
+                append_in(connection, charge.entry(usage))  # a refusal raises: the insert rolls back too
+
+        await self._db.run(work)
+
+    async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], at: datetime, *, reason: str,
+                   detail: str, **fields: Any) -> tuple[Job, int | None] | None:
+        """Move a job to FAILED and give its charge back in the same transaction, so a crash cannot split
+        the two. Returns the job and the credits refunded (None: never charged, or refunded already)."""
+        refunded: list[int | None] = []
+        job = await self.transition(
+            job_id, expected, JobStatus.FAILED, at, detail=detail, last_error=reason,
+            then=lambda connection, failed: refunded.append(refund_in(connection, failed.id, at, reason[:300])),
+            **fields,
+        )
+        return (job, refunded[0]) if job is not None else None
 
     async def get(self, job_id: str) -> Job | None:
         return await self._db.run(lambda connection: get_job(connection, job_id))
@@ -110,12 +127,19 @@ class JobStore:
         )])
 
     async def count_by_status(self) -> dict[JobStatus, int]:
+        """Jobs by status, from the counts triggers keep (migration 0005) rather than counting every job. The
+        finished statuses count every job ever finished, pruned ones included."""
         rows = await self._db.run(
-            lambda connection: connection.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
+            lambda connection: connection.execute("SELECT status, jobs FROM job_status_counts").fetchall()
         )
         counts = dict.fromkeys(JobStatus, 0)
-        counts.update({JobStatus(row["status"]): row["n"] for row in rows})
+        counts.update({JobStatus(row["status"]): row["jobs"] for row in rows if row["status"] in _STATUS_VALUES})
         return counts
+
+    async def prune_finished(self, updated_before: datetime, limit: int) -> Pruned:
+        """Remove up to `limit` finished jobs last updated before `updated_before`, with their events, in
+        one transaction (small batches keep the database thread free for everything else)."""
+        return await self._db.run(lambda connection: prune_finished(connection, updated_before, limit))
 
     async def events(self, job_id: str) -> list[JobEvent]:
         rows = await self._db.run(lambda connection: connection.execute(
@@ -130,6 +154,22 @@ class JobStore:
             )
             for row in rows
         ]
+
+
+def prune_finished(connection: sqlite3.Connection, updated_before: datetime, limit: int) -> Pruned:
+    """`JobStore.prune_finished` inside a piece of database work. The credit ledger is not touched: its rows
+    keep their job ids (migration 0005 dropped its foreign key to jobs for this)."""
+    marks = ", ".join("?" for _ in FINISHED)
+    ids = [(row["id"],) for row in connection.execute(
+        f"SELECT id FROM jobs WHERE status IN ({marks}) AND updated_at < ? LIMIT ?",
+        (*[status.value for status in FINISHED], _iso(updated_before), limit),
+    )]
+    if not ids:
+        return Pruned(0, 0)
+    # Events first: they refer to their job.
+    events = connection.executemany("DELETE FROM job_events WHERE job_id = ?", ids).rowcount
+    jobs = connection.executemany("DELETE FROM jobs WHERE id = ?", ids).rowcount
+    return Pruned(jobs, events)
 
 
 def insert_job(connection: sqlite3.Connection, job: Job) -> None:
