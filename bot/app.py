@@ -15,39 +15,34 @@ import aiohttp
 import discord
 from aiohttp import web
 
-from bot.config import ConfigError, ProviderName, Settings, load_settings
+from bot import cli
+from bot.config import ConfigError, Settings, load_settings, quota_policy
+from bot.core.background import BackgroundTaskDied, BackgroundTasks
 from bot.core.callback_tokens import CallbackSigner
 from bot.core.clock import Clock, SystemClock
-from bot.core.delivery import POST_RETRY_DELAYS, Delivery
-from bot.core.dispatcher import Dispatcher
-from bot.core.jobs import JobService
-from bot.core.lifecycle import JobLifecycle
+from bot.core.delivery import POST_RETRY_DELAYS
+from bot.core.engine import EngineSettings, JobEngine
+from bot.core.media_archive import MediaArchive
 from bot.core.metrics import Metrics
-from bot.core.models import Job, JobStatus
+from bot.core.models import Job
 from bot.core.moderation import ModerationService
-from bot.core.quotas import QuotaPolicy, QuotaService
-from bot.core.ratelimit import RateLimiters
+from bot.core.quotas import QuotaService
+from bot.core.retention import JobRetention
 from bot.core.schedule import poll_delay
-from bot.core.slots import ProviderSlots
-from bot.core.tracker import JobTracker, PollSchedule
+from bot.core.tracker import PollSchedule
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.publisher import DiscordPublisher
-from bot.logs import setup_logging
-from bot.providers.registry import build_provider
-from bot.providers.sandbox import SandboxServer
+from bot.downloads import AddressPolicy, SafeVideoSource
+from bot.logs import secret_mask, setup_logging
+from bot.providers.registry import build_provider, built_in_service, connection_for
 from bot.web.server import WebDependencies, build_app
-from storage.database import Database
+from storage.database import Database, DatabaseUnavailable
 from storage.guild_settings import GuildSettingsStore
 from storage.jobs import JobStore
 from storage.kv import KeyValueStore
 from storage.quotas import QuotaStore
 
 log = logging.getLogger(__name__)
-
-UNCERTAIN_AFTER_RESTART = (
-    "The bot restarted while sending this job, so it cannot tell whether the provider started it. "
-    "It was not sent again, to avoid paying twice; your credits were refunded."
-)
 
 
 class Application:
@@ -63,7 +58,11 @@ class Application:
         self.guild_ready_timeout = guild_ready_timeout
         self.delivery_retry_delays = delivery_retry_delays
         self.metrics = Metrics()
-        self._tasks: list[asyncio.Task[Any]] = []
+        # The built-in sandbox answers on the public listener: only the holder of this key may use it.
+        self.sandbox_key = secrets.token_urlsafe(32)
+        secret_mask.add(self.sandbox_key)
+        self.background = BackgroundTasks()
+        self._gateway: asyncio.Task[Any] | None = None
         self.listener_url = ""
 
     async def start(self) -> None:
@@ -72,12 +71,11 @@ class Application:
         self.store = JobStore(self.database)
         guild_settings = GuildSettingsStore(self.database)
         self.moderation = ModerationService(guild_settings)
-        self.quotas = QuotaService(
-            database=self.database, store=QuotaStore(self.database), guilds=guild_settings,
-            moderation=self.moderation, policy=QuotaPolicy.from_settings(settings), clock=self.clock,
-        )
+        self.quotas = QuotaService(store=QuotaStore(self.database), moderation=self.moderation,
+                                   policy=quota_policy(settings), clock=self.clock)
         secret = (settings.callback_secret.get_secret_value() if settings.callback_secret
                   else await KeyValueStore(self.database).get_or_create("callback_secret", secrets.token_urlsafe(32)))
+        secret_mask.add(secret)
         self.signer = CallbackSigner(secret)
         self.session = aiohttp.ClientSession()
 
@@ -86,40 +84,38 @@ class Application:
         local_host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
         self.listener_url = f"http://{local_host}:{port}"
 
-        self.provider = build_provider(settings, self.session, listener_url=self.listener_url)
+        connection = connection_for(settings, self.session, listener_url=self.listener_url, own_key=self.sandbox_key)
+        self.provider = build_provider(settings, connection)
+        self.built_in = built_in_service(settings, connection)  # the sandbox, served by the listener below
         caps = self.provider.capabilities
-        rate = caps.rate_limit
-        calls, per_seconds = (settings.poll_rate_per_minute, 60.0) if settings.poll_rate_per_minute else (
-            rate.calls, rate.per_seconds)
-        limiter = RateLimiters(self.clock).for_key(self.provider.rate_key, calls, per_seconds)
 
         self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout)
         self.publisher = DiscordPublisher(self.bot)
-        self.lifecycle = JobLifecycle(self.store, self.publisher, self.clock, refunder=self.quotas)
-        self.slots = ProviderSlots(settings.max_concurrent_jobs)
         archive = settings.public_base_url is not None
-        self.delivery = Delivery(
-            lifecycle=self.lifecycle, publisher=self.publisher, session=self.session, clock=self.clock,
-            metrics=self.metrics, work_dir=settings.database_path.parent / "tmp",
-            archive_dir=settings.media_path if archive else None,
-            archive_url=(lambda name: settings.public_url(f"/media/{name}") or "") if archive else None,
-            retry_delays=self.delivery_retry_delays,
+        # Result downloads have sessions of their own, checked at connect time (bot/downloads). The sandbox's
+        # clip is read from the package: its listener on loopback is not a place downloads may go.
+        self.downloads = SafeVideoSource(
+            AddressPolicy(settings.download_allow_networks),
+            local_files=self.built_in.local_files() if self.built_in is not None else {},
         )
-        self.tracker = JobTracker(
-            provider=self.provider, lifecycle=self.lifecycle, delivery=self.delivery, slots=self.slots,
-            limiter=limiter, clock=self.clock, metrics=self.metrics, timeout_seconds=settings.job_timeout_seconds,
-            schedule=self.poll_schedule,
+        self.media_archive = MediaArchive(
+            settings.media_path, url_for=lambda name: settings.public_url(f"/media/{name}") or "",
+            retention_days=settings.media_retention_days, max_bytes=settings.media_max_bytes,
+        ) if archive else None
+        self.engine = JobEngine(
+            provider=self.provider, store=self.store, quotas=self.quotas, moderation=self.moderation,
+            publisher=self.publisher, video_source=self.downloads, archive=self.media_archive, clock=self.clock,
+            metrics=self.metrics, callback_url=self._callback_url,
+            settings=EngineSettings(
+                max_concurrent_jobs=settings.max_concurrent_jobs, job_timeout_seconds=settings.job_timeout_seconds,
+                poll_rate_per_minute=settings.poll_rate_per_minute, work_dir=settings.database_path.parent / "tmp",
+                poll_schedule=self.poll_schedule, delivery_retry_delays=self.delivery_retry_delays,
+            ),
         )
-        self.dispatcher = Dispatcher(
-            provider=self.provider, lifecycle=self.lifecycle, tracker=self.tracker, slots=self.slots,
-            clock=self.clock, metrics=self.metrics, callback_url=self._callback_url,
-            give_up_after=settings.job_timeout_seconds,
-            submit_limiter=limiter if rate.includes_submit else None,
-        )
-        self.jobs = JobService(store=self.store, dispatcher=self.dispatcher, capabilities=caps,
-                               provider_name=self.provider.name, clock=self.clock, database=self.database,
-                               quotas=self.quotas, moderation=self.moderation)
-        self.bot.services = Services(settings=settings, jobs=self.jobs, publisher=self.publisher,
+        # The engine's parts, named for the listener, health and tests.
+        self.dispatcher, self.tracker, self.delivery = self.engine.dispatcher, self.engine.tracker, self.engine.delivery
+        self.lifecycle = self.engine.lifecycle
+        self.bot.services = Services(settings=settings, engine=self.engine, publisher=self.publisher,
                                      capabilities=caps, provider_name=self.provider.name, quotas=self.quotas,
                                      moderation=self.moderation)
 
@@ -127,71 +123,52 @@ class Application:
             store=self.store, tracker=self.tracker, provider=self.provider, signer=self.signer,
             metrics=self.metrics, database_ok=self.database.ping, gateway_ok=lambda: self.bot.gateway_connected,
             queue_depth=lambda: len(self.dispatcher.queue), media_dir=settings.media_path if archive else None,
+            media_retention_days=settings.media_retention_days,
+            metrics_token=settings.metrics_token, dead_tasks=lambda: self.background.dead,
         ))
-        if settings.kling_provider is ProviderName.SANDBOX:
-            SandboxServer(
-                pending_seconds=settings.sandbox_pending_seconds,
-                processing_seconds=settings.sandbox_processing_seconds, public_base_url=self.listener_url,
-            ).add_routes(app)
+        if self.built_in is not None:
+            self.built_in.add_routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.SockSite(self.runner, listener_socket).start()
         log.info("HTTP listener on %s (provider: %s)", self.listener_url, self.provider.name)
 
         await self.bot.login(settings.discord_token.get_secret_value())
-        await self.recover()
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.tracker.run(), name="poll-loop"),
-            asyncio.create_task(self.bot.connect(reconnect=True), name="discord-gateway"),
-        ]
+        await self.delivery.sweep_leftovers()  # before recover() schedules any delivery
+        await self.engine.recover()
+        self.engine.run(self.background)
+        if self.media_archive is not None:
+            self.background.start("media-archive", self.media_archive.upkeep())
+        if settings.job_retention_days:  # after recover(), so a missed refund is written before its job can go
+            self.background.start("job-retention", JobRetention(self.store, self.clock,
+                                                                settings.job_retention_days).run())
+        self._gateway = asyncio.create_task(self.bot.connect(reconnect=True), name="discord-gateway")
 
     def _callback_url(self, job: Job) -> str | None:
         if not self.provider.capabilities.push:
             return None
         base = str(self.settings.public_base_url).rstrip("/") if self.settings.public_base_url else None
-        if base is None and self.settings.kling_provider is ProviderName.SANDBOX:
-            base = self.listener_url  # the sandbox runs inside this process and reaches it on loopback
+        if base is None and self.built_in is not None:
+            base = self.listener_url  # the bot serves this provider itself and is reached on loopback
         return f"{base}{self.signer.path(self.provider.name, job.id)}" if base else None
 
-    async def recover(self) -> None:
-        """Pick up where the last run stopped: nothing in flight is lost, nothing is sent twice."""
-        unfinished = await self.store.with_status(
-            (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.PROCESSING, JobStatus.COMPLETED)
-        )
-        counts = {"queued": 0, "tracking": 0, "delivering": 0, "uncertain": 0, "cancelled": 0}
-        for job in unfinished:
-            if job.status is JobStatus.COMPLETED:
-                counts["delivering"] += 1  # the video exists, whichever provider made it
-                self.delivery.schedule(job)
-            elif job.provider != self.provider.name:
-                counts["cancelled"] += 1
-                await self.lifecycle.fail(job.id, job.status, f"The server switched video providers from "
-                                          f"{job.provider} to {self.provider.name}; this job was cancelled.")
-            elif job.status is JobStatus.QUEUED and job.submitting_since is not None:
-                counts["uncertain"] += 1
-                await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_AFTER_RESTART,
-                                          detail="needs reconciliation: restarted during submit",
-                                          submitting_since=None)
-            elif job.status is JobStatus.QUEUED:
-                counts["queued"] += 1
-                self.dispatcher.enqueue(job)
-            else:
-                counts["tracking"] += 1
-                self.dispatcher.resumed_at_provider(job)
-                self.tracker.track(job, callback_expected=self._callback_url(job) is not None, resumed=True)
-        if unfinished:
-            log.info("resumed unfinished jobs: %s", counts)
-        await self.quotas.refund_missed()  # failed before a stop, with the refund not yet written
+    async def drain(self) -> None:
+        """The first part of a graceful stop: refuse new jobs, and give submits on the wire time to be
+        answered and recorded (SHUTDOWN_GRACE_SECONDS), so they are tracked after the restart."""
+        self.background.stopping()
+        unanswered = await self.engine.drain(self.settings.shutdown_grace_seconds)
+        log.info("drained: %d submit(s) left unanswered", unanswered)
 
     async def stop(self) -> None:
         """Stop whatever `start` got as far as starting (it may have failed half-way)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.background.stop()
+        if self._gateway is not None:
+            self._gateway.cancel()
+            await asyncio.gather(self._gateway, return_exceptions=True)
         # The gateway first, so no new interactions arrive while the rest winds down.
-        closers = [("bot", "close"), ("dispatcher", "close"), ("tracker", "close"), ("delivery", "close"),
+        closers = [("bot", "close"), ("engine", "close"),
                    ("publisher", "wait_for_edits"), ("runner", "cleanup"), ("session", "close"),
+                   ("downloads", "close"),
                    ("database", "close")]
         for owner, method in closers:
             target = getattr(self, owner, None)
@@ -200,7 +177,8 @@ class Application:
                     await getattr(target, method)()
 
     async def run_forever(self) -> None:
-        """Start, then run until the gateway task ends or the process is told to stop."""
+        """Start, then run until told to stop (SIGTERM, SIGINT: drained first), until the gateway ends, or
+        until a background loop dies (raises BackgroundTaskDied, so the process exits non-zero)."""
         try:
             await self.start()
             stop = asyncio.Event()
@@ -208,10 +186,18 @@ class Application:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with suppress(NotImplementedError):
                     loop.add_signal_handler(sig, stop.set)
-            gateway = self._tasks[-1]
-            waiter = asyncio.create_task(stop.wait())
-            await asyncio.wait({gateway, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            gateway = self._gateway
+            assert gateway is not None
+            told = asyncio.create_task(stop.wait())
+            died = asyncio.create_task(self.background.wait_for_death())
+            await asyncio.wait({gateway, told, died}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (told, died):
+                waiter.cancel()
+            if died.done() and not died.cancelled():
+                raise BackgroundTaskDied(died.result())
+            if told.done() and not told.cancelled():
+                log.info("asked to stop: finishing submits on the wire first")
+                await self.drain()
             if gateway.done() and not gateway.cancelled() and gateway.exception() is not None:
                 raise gateway.exception()  # type: ignore[misc]
         finally:
@@ -227,8 +213,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main() -> None:
-    """`python -m bot` and the `kling-bot` command."""
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bot` and the `kling-bot` command: with a command (`kling-bot check`, ...) the operator's
+    tools (bot/cli.py), without one the bot."""
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        raise SystemExit(cli.main(args))
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -243,6 +233,12 @@ def main() -> None:
     except discord.PrivilegedIntentsRequired as error:
         print(f"Discord refused a privileged intent: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except DatabaseUnavailable as error:
+        print(f"Could not start: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except BackgroundTaskDied as error:
+        print(f"Stopped: a background task died ({error}); restart the bot (its jobs are kept).", file=sys.stderr)
+        raise SystemExit(1) from None
     except OSError as error:
         print(f"Could not start: {error}", file=sys.stderr)
         raise SystemExit(1) from None

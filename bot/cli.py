@@ -21,7 +21,7 @@ from bot.admin.output import AdminError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.models import JobStatus
 from bot.core.quotas import MAX_CREDITS
-from bot.logs import SECRET_FIELDS, MaskingFormatter, secret_mask
+from bot.logs import MaskingFormatter, secret_mask, settings_secrets
 from storage.admin import JobFilter
 from storage.database import DatabaseUnavailable
 
@@ -186,7 +186,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _quiet_logging(settings: Settings) -> None:
     """Warnings only, to stderr, secrets masked; plus where a backup before a migration went."""
-    secret_mask.add(*(value.get_secret_value() for name in SECRET_FIELDS if (value := getattr(settings, name))))
+    secret_mask.add(*settings_secrets(settings))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(MaskingFormatter(logging.Formatter("%(levelname)s: %(message)s"), secret_mask))
     root = logging.getLogger()

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AnyHttpUrl, BeforeValidator, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-class ProviderName(enum.StrEnum):
-    SANDBOX = "sandbox"
-    RUNBLOB = "runblob"
-    SEGMIND = "segmind"
-    COMETAPI = "cometapi"
-    RUNBASE = "runbase"
-    KLING = "kling"
-
-
-class QuotaPeriod(enum.StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-# Which variables each provider needs; checked at start-up so a missing key fails before login.
-REQUIRED_KEYS: dict[ProviderName, tuple[str, ...]] = {
-    ProviderName.SANDBOX: (),
-    ProviderName.RUNBLOB: ("runblob_api_key",),
-    ProviderName.SEGMIND: ("segmind_api_key",),
-    ProviderName.COMETAPI: ("cometapi_key",),
-    ProviderName.RUNBASE: ("runbase_api_key",),
-    ProviderName.KLING: ("kling_access_key", "kling_secret_key"),
-}
+from bot.core.quotas import QuotaPeriod, QuotaPolicy
+from bot.providers.catalog import CATALOG, DEFAULT_PROVIDER
+from bot.providers.descriptor import ProviderDescriptor, ProviderSettings
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -72,19 +49,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     discord_token: SecretStr
-    kling_provider: ProviderName = ProviderName.SANDBOX
-
-    runblob_api_key: SecretStr | None = None
-    runblob_base_url: AnyHttpUrl = AnyHttpUrl("https://platform.runblob.io")
-    segmind_api_key: SecretStr | None = None
-    segmind_base_url: AnyHttpUrl = AnyHttpUrl("https://api.segmind.com")
-    cometapi_key: SecretStr | None = None
-    cometapi_base_url: AnyHttpUrl = AnyHttpUrl("https://api.cometapi.com")
-    runbase_api_key: SecretStr | None = None
-    runbase_base_url: AnyHttpUrl = AnyHttpUrl("https://runbase.net")
-    kling_access_key: SecretStr | None = None
-    kling_secret_key: SecretStr | None = None
-    kling_base_url: AnyHttpUrl = AnyHttpUrl("https://api-singapore.klingai.com")
+    kling_provider: str = DEFAULT_PROVIDER  # a name in bot/providers/catalog.py; its own settings live there
 
     public_base_url: AnyHttpUrl | None = None
     http_host: str = "0.0.0.0"
@@ -103,8 +68,6 @@ class Settings(BaseSettings):
     job_timeout_seconds: PositiveInt = 900
     provider_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0  # one provider HTTP request
 
-    sandbox_pending_seconds: Annotated[float, Field(ge=0)] = 4.0
-    sandbox_processing_seconds: Annotated[float, Field(ge=0)] = 20.0
 
     # Spend safety and a hardened edge (see the README's "Security" section).
     allowed_guild_ids: GuildIds = frozenset()  # empty: every server the bot is in may use it
@@ -115,6 +78,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20.0  # SIGTERM waits this long for submits
     media_retention_days: NonNegativeInt = 30  # archived videos older than this are removed; 0: kept
     media_max_bytes: NonNegativeInt = 5 * 1024**3  # the archive's size bound, oldest removed first; 0: none
+
+    # Operations (see the README's "Running it in production").
+    job_retention_days: NonNegativeInt = 180  # finished jobs older than this are pruned (the ledger stays); 0: kept
+    alert_channel_id: int | None = None  # a Discord channel for operator alerts
+    alert_webhook_url: SecretStr | None = None  # and/or a webhook (Discord or any JSON endpoint) for them
 
     dev_guild_id: int | None = None
     log_level: str = "INFO"
@@ -135,15 +103,26 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
-    @model_validator(mode="after")
-    def _provider_keys_present(self) -> Settings:
-        for field_name in REQUIRED_KEYS[self.kling_provider]:
-            value = getattr(self, field_name)
-            if value is None or not value.get_secret_value().strip():
-                raise ValueError(
-                    f"{field_name.upper()} is required when KLING_PROVIDER={self.kling_provider.value}"
-                )
-        return self
+    @field_validator("kling_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name not in CATALOG:
+            raise ValueError(f"must be one of {', '.join(CATALOG)}")
+        return name
+
+    _provider_settings: ProviderSettings | None = PrivateAttr(None)
+
+    @property
+    def provider(self) -> ProviderDescriptor:
+        return CATALOG[self.kling_provider]
+
+    @property
+    def provider_settings(self) -> ProviderSettings:
+        """The chosen provider's own settings (loaded with these by `load_settings`)."""
+        if self._provider_settings is None:
+            raise RuntimeError("provider settings are loaded by load_settings()")
+        return self._provider_settings
 
     @property
     def media_path(self) -> Path:
@@ -160,23 +139,47 @@ class ConfigError(Exception):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read and validate settings, turning pydantic's report into one line per bad variable."""
+    """Read and validate the bot's settings and the chosen provider's own, turning pydantic's report into
+    one line per bad variable. `overrides` may hold either kind (by field name)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc)) from None
+    descriptor = settings.provider
+    own = {name: value for name, value in overrides.items() if name in descriptor.settings.model_fields}
+    required = f"is required when KLING_PROVIDER={descriptor.name}"
+    try:
+        provider_settings = descriptor.settings(**own)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, missing=required)) from None
+    blank = [name.upper() for name in descriptor.required_settings()
+             if isinstance(value := getattr(provider_settings, name), SecretStr)
+             and not value.get_secret_value().strip()]
+    if blank:
+        raise ConfigError("\n".join(f"{name}: {required}" for name in blank))
+    settings._provider_settings = provider_settings
+    return settings
 
 
-def describe_errors(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError, *, missing: str = "is required (set it in the environment or in .env)"
+                    ) -> str:
     lines = []
     for error in exc.errors():
         location = [str(part) for part in error["loc"]]
         message = error["msg"].removeprefix("Value error, ")
         if location:
             name = location[0].upper()
-            if error["type"] == "missing":
-                message = "is required (set it in the environment or in .env)"
-            lines.append(f"{name}: {message}")
+            lines.append(f"{name}: {missing if error['type'] == 'missing' else message}")
         else:
             lines.append(message)
     return "\n".join(lines)
+
+
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    """The operator's quota settings, as the core's quota service takes them."""
+    return QuotaPolicy(
+        default_user_quota=settings.default_user_quota, default_guild_pool=settings.default_guild_pool,
+        period=settings.quota_period, multipliers={k.lower(): v for k, v in settings.mode_multipliers.items()},
+        max_active_jobs=settings.max_active_jobs_per_user,
+        guild_ceiling=settings.guild_credit_ceiling, total_ceiling=settings.total_credit_ceiling,
+    )

@@ -16,8 +16,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.config import Settings
 
-SECRET_FIELDS = ("discord_token", "runblob_api_key", "segmind_api_key", "cometapi_key", "runbase_api_key",
-                 "kling_access_key", "kling_secret_key", "callback_secret", "metrics_token")
+# The bot's own secrets; a provider's are its settings' SecretStr fields (bot/providers/descriptor.py).
+SECRET_FIELDS = ("discord_token", "callback_secret", "metrics_token", "alert_webhook_url")
 MASK = "[redacted]"
 SHORTEST_SECRET = 6  # shorter values would mask ordinary words
 
@@ -83,11 +83,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload)
 
 
+def settings_secrets(settings: Settings) -> list[str]:
+    """Every secret value in the settings: the bot's own and the chosen provider's."""
+    own = [value.get_secret_value() for name in SECRET_FIELDS if (value := getattr(settings, name))]
+    return own + settings.provider_settings.secret_values()
+
+
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stdout)
     inner = JsonFormatter() if settings.log_json else logging.Formatter(
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    secret_mask.add(*(value.get_secret_value() for name in SECRET_FIELDS if (value := getattr(settings, name))))
+    secret_mask.add(*settings_secrets(settings))
     handler.setFormatter(MaskingFormatter(inner, secret_mask))
     root = logging.getLogger()
     root.handlers[:] = [handler]

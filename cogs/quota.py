@@ -96,7 +96,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Video c
     @moderator_only()
     async def history(self, interaction: discord.Interaction, user: discord.User | None = None,
                       page: app_commands.Range[int, 1, 100_000] = 1) -> None:
-        history = await self.services.quotas.history(interaction.guild_id or 0, user.id if user else None, page)
+        history = await self.services.quotas.history(actor_of(interaction), user.id if user else None, page)
         await self._reply(interaction, render_quotas.history_text(history))
 
 

@@ -1,7 +1,7 @@
 """`/video`, `/jobs`, and the Re-roll and Remix buttons on finished videos.
 
-The cog only translates between Discord and the job service: it reads options, calls one service
-method, and renders the answer. `/video`'s options and choices come from the provider's capabilities.
+The cog only translates between Discord and the job engine: it reads options, calls one engine method,
+and renders the answer. `/video`'s options and choices come from the provider's capabilities.
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.errors import InvalidRequest
+from bot.core.engine import JobNotStarted, ShowStatus
 from bot.core.jobs import PROMPT_LIMIT, ImageInput, Submission
 from bot.core.models import Job
+from bot.core.ports.provider import Capabilities
 from bot.discord_adapter import render
 from bot.discord_adapter.allowed_guilds import AllowedServersOnly
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import NOT_REFUNDED, NOT_STARTED, answer_error, reply_privately
-from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
 IMAGE_OPTIONS = ("image", "image2", "image3", "image4", "image5")
-NOT_STARTED_REASON = "Not started: Discord did not take the status message. Your credits were refunded."
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
 
@@ -108,28 +107,28 @@ class VideoCog(commands.Cog):
     @app_commands.command(name="jobs", description="Your recent video jobs")
     @app_commands.guild_only()
     async def jobs(self, interaction: discord.Interaction) -> None:
-        jobs = await self.services.jobs.recent(interaction.guild_id or 0, interaction.user.id)
+        jobs = await self.services.engine.recent(interaction.guild_id or 0, interaction.user.id)
         await interaction.response.send_message(render.jobs_listing(jobs), ephemeral=True)
 
 
 async def start_job(services: Services, interaction: discord.Interaction, submission: Submission) -> None:
-    """Accept (or refuse, privately, with nothing charged), answer with the public status message, and only
-    then queue the job: a job whose status message Discord did not take is refunded and never reaches the
-    provider. All before any provider call; the dispatcher keeps the queue position up to date."""
-    job = await services.jobs.accept(submission)  # charged from here on
-    position = services.jobs.expected_position()
+    """Hand the submission to the engine, which accepts it (or refuses privately: nothing charged), has the
+    public status message sent through `_send_status`, and only then queues it."""
+    await _told_if_not_started(interaction, services.engine.submit(submission, _status_sender(interaction)))
+
+
+def _status_sender(interaction: discord.Interaction) -> ShowStatus:
+    return lambda job, position: _send_status(interaction, job, position)
+
+
+async def _told_if_not_started(interaction: discord.Interaction, submitting: Awaitable[Job]) -> None:
+    """A job whose status message Discord did not take is refunded and never reaches the provider; the
+    member is told so."""
     try:
-        message_id = await _send_status(interaction, job, position)
-        if message_id is not None:
-            await services.jobs.attach_status_message(job, message_id)
-    except Exception:
-        log.warning("job %s: the status message could not be sent; the job is not started", job.id, exc_info=True)
-        await _not_started(services, interaction, job)
-        return
-    try:
-        await services.jobs.start(job, shown_position=position)
-    except Exception:  # the member sees a queued job, which is true; never the "nothing was charged" apology
-        log.exception("job %s: could not be queued now; it is queued again at the next start", job.id)
+        await submitting
+    except JobNotStarted as not_started:
+        text = NOT_STARTED if not_started.refunded else NOT_REFUNDED.format(job_id=not_started.job.id)
+        await reply_privately(interaction, text)
 
 
 async def _send_status(interaction: discord.Interaction, job: Job, position: int | None) -> int | None:
@@ -150,17 +149,6 @@ async def _original_message(interaction: discord.Interaction) -> discord.Interac
         return await interaction.original_response()
     except (discord.HTTPException, discord.ClientException):
         return None
-
-
-async def _not_started(services: Services, interaction: discord.Interaction, job: Job) -> None:
-    """Refund and fail a charged job that could not be shown, and say so (when the interaction still answers)."""
-    try:
-        await services.jobs.abandon(job, NOT_STARTED_REASON)
-    except Exception:
-        log.exception("job %s: could not refund a job that was never started", job.id)
-        await reply_privately(interaction, NOT_REFUNDED.format(job_id=job.id))
-        return
-    await reply_privately(interaction, NOT_STARTED)
 
 
 def result_view(job: Job) -> discord.ui.View:
@@ -193,10 +181,9 @@ class RerollButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[
 
     async def _reroll(self, interaction: discord.Interaction) -> None:
         services: Services = interaction.client.services  # type: ignore[attr-defined]
-        job = await _original(services, self.job_id)
-        submission = services.jobs.resubmission(job, user_id=interaction.user.id,
-                                                channel_id=interaction.channel_id or job.channel_id)
-        await start_job(services, interaction, submission)
+        await _told_if_not_started(interaction, services.engine.resubmit(
+            self.job_id, _status_sender(interaction), user_id=interaction.user.id,
+            channel_id=interaction.channel_id or 0))
 
 
 class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -216,8 +203,7 @@ class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[A
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             services: Services = interaction.client.services  # type: ignore[attr-defined]
-            job = await _original(services, self.job_id)
-            await interaction.response.send_modal(RemixModal(job))
+            await interaction.response.send_modal(RemixModal(await services.engine.get(self.job_id)))
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -234,20 +220,12 @@ class RemixModal(AllowedServersOnly, discord.ui.Modal, title="Remix this video")
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         services: Services = interaction.client.services  # type: ignore[attr-defined]
-        submission = services.jobs.resubmission(self.job, user_id=interaction.user.id,
-                                                channel_id=interaction.channel_id or self.job.channel_id,
-                                                prompt=self.prompt.value)
-        await start_job(services, interaction, submission)
+        await _told_if_not_started(interaction, services.engine.resubmit(
+            self.job.id, _status_sender(interaction), user_id=interaction.user.id,
+            channel_id=interaction.channel_id or self.job.channel_id, prompt=self.prompt.value))
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
-
-
-async def _original(services: Services, job_id: str) -> Job:
-    job = await services.jobs.get(job_id)
-    if job is None:
-        raise InvalidRequest("That video is no longer known to the bot.")
-    return job
 
 
 async def setup(bot: KlingBot) -> None:

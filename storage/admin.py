@@ -18,7 +18,7 @@ from bot.core.models import Job, JobStatus
 from storage.database import Database
 from storage.jobs import _event, _iso  # the job store's own event writer and time format
 from storage.jobs import _job as job_from_row
-from storage.quotas import QuotaStore
+from storage.quotas import refund_in
 
 NEEDS_RECONCILIATION = "needs reconciliation"
 RECONCILED = "reconciled"  # the job_events kind the operator's settlement writes
@@ -80,7 +80,6 @@ WHERE j.status = 'failed' AND e.kind = 'status' AND e.to_status = 'failed' AND e
 class AdminStore:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._quotas = QuotaStore(database)
 
     async def schema_version(self) -> int:
         return await self._db.run(lambda c: int(c.execute("PRAGMA user_version").fetchone()[0]))
@@ -121,7 +120,7 @@ class AdminStore:
             refused = _check_settleable(connection, job_id)
             if refused is not None:
                 return refused
-            refunded = self._quotas.refund_in(connection, job_id, at, "refunded by the operator: not made")
+            refunded = refund_in(connection, job_id, at, "refunded by the operator: not made")
             note = f"; {refunded} credits refunded now" if refunded is not None else ""
             _event(connection, job_id, at, RECONCILED, None, None, f"failed at the provider (operator){note}")
             return SettleOutcome(Settlement.SETTLED, _get(connection, job_id), refunded=refunded)

@@ -1,25 +1,13 @@
-"""Per-server settings: pool limit, default quota, moderator role, prompt blocklist, video channels."""
+"""Per-server settings: pool limit, default quota, moderator role, prompt blocklist, video channels.
+Implements `GuildSettingsRepository` (bot/core/ports/repositories.py)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
+from bot.core.ports.repositories import GuildSettings
 from storage.database import Database
-
-
-@dataclass(frozen=True, slots=True)
-class GuildSettings:
-    """What a server's moderators chose. None: the operator's default from the environment."""
-
-    guild_id: int
-    pool_limit: int | None = None
-    default_quota: int | None = None
-    mod_role_id: int | None = None
-    blocked_words: tuple[str, ...] = ()
-    video_channels: tuple[int, ...] = ()  # empty: /video works in every channel
-
 
 _SETTINGS = """
 SELECT s.pool_limit, s.default_quota, s.mod_role_id,

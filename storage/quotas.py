@@ -1,57 +1,22 @@
-"""The credit ledger and per-member limits. Balances are sums over the ledger, never a separate counter.
+"""The credit ledger and per-member limits: `QuotaStore` implements `QuotaRepository`
+(bot/core/ports/repositories.py). Balances come from the ledger (running totals kept by triggers on it).
 
-Methods that take a connection run inside a caller's piece of database work (`Database.run`), so a
-job can be inserted and charged atomically, and a check and the charge that depends on it cannot be
-split by another writer.
+The `*_in` functions run inside another piece of database work (`Database.run`), so a job can be inserted
+and charged atomically (storage/jobs.py), and a check and the charge that depends on it cannot be split by
+another writer.
 """
 
 from __future__ import annotations
 
-import enum
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
+from bot.core.models import ACTIVE
+from bot.core.ports.repositories import LedgerEntry, LedgerKind, Usage
 from storage.database import Database
-
-
-class LedgerKind(enum.StrEnum):
-    RESERVE = "reserve"
-    REFUND = "refund"
-    GRANT = "grant"
-    RESET = "reset"
-    LIMIT = "limit"
-    POOL = "pool"
-    DEFAULT = "default"
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    kind: LedgerKind
-    guild_id: int
-    period: str  # the start of the quota period, as an ISO date
-    at: datetime
-    user_id: int | None = None
-    actor_id: int | None = None  # None: the bot itself
-    amount: int | None = None
-    job_id: str | None = None
-    detail: str | None = None
-    id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """A member's and their server's standing in one period, as stored."""
-
-    used: int
-    granted: int
-    pool_used: int
-    member_limit: int | None  # None: the server default applies
-    pool_limit: int | None  # None: the operator's default
-    default_quota: int | None  # None: the operator's default
-    active_jobs: int
-    total_used: int = 0  # every server together, for the operator's total ceiling
-
+from storage.guild_settings import set_default_quota_in, set_pool_limit_in
 
 # Credits used in a period: running totals that triggers on the ledger keep (migrations 0003 and 0004).
 # The ledger-sum queries they replace are kept in `LEDGER_MEMBER_USED` / `LEDGER_POOL_USED` /
@@ -91,17 +56,15 @@ WHERE guild_id = :guild AND user_id = :user AND period = :period AND kind = 'gra
 """
 
 
-class QuotaStore:
-    def __init__(self, database: Database) -> None:
-        self._db = database
+ACTIVE_STATUSES = tuple(status.value for status in ACTIVE)
 
-    # -- balances (inside a caller's transaction) ---------------------------------------------------
-    def usage(self, connection: sqlite3.Connection, guild_id: int, user_id: int, period: str,
-                    *, active_statuses: tuple[str, ...] = (), excluding_job: str | None = None) -> Usage:
-        """Everything a charge depends on, read in one statement. `active_statuses`: the job statuses that
-        count as in flight; `excluding_job`: a job just inserted in this transaction, not counted."""
-        marks = ", ".join(f":s{i}" for i in range(len(active_statuses))) or "NULL"
-        sql = f"""
+
+def usage_in(connection: sqlite3.Connection, guild_id: int, user_id: int, period: str,
+             *, excluding_job: str | None = None) -> Usage:
+    """Everything a charge depends on, read in one statement (it runs for every /video). `excluding_job`:
+    a job just inserted in this transaction, not counted among the member's active jobs."""
+    marks = ", ".join(f":s{i}" for i in range(len(ACTIVE_STATUSES)))
+    sql = f"""
 SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool_used,
        ({_TOTAL_USED}) AS total_used,
        (SELECT credits FROM quota_limits WHERE guild_id = :guild AND user_id = :user) AS member_limit,
@@ -109,65 +72,105 @@ SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool
        (SELECT default_quota FROM guild_settings WHERE guild_id = :guild) AS default_quota,
        (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND user_id = :user AND id != :job
             AND status IN ({marks})) AS active_jobs"""
-        args: dict[str, object] = {"guild": guild_id, "user": user_id, "period": period, "job": excluding_job or ""}
-        args.update({f"s{i}": status for i, status in enumerate(active_statuses)})
-        row = connection.execute(sql, args).fetchone()  # one statement: it runs for every /video
-        return Usage(
-            used=int(row["used"]), granted=int(row["granted"]), pool_used=int(row["pool_used"]),
-            member_limit=row["member_limit"], pool_limit=row["pool_limit"], default_quota=row["default_quota"],
-            active_jobs=int(row["active_jobs"]), total_used=int(row["total_used"]),
-        )
+    args: dict[str, object] = {"guild": guild_id, "user": user_id, "period": period, "job": excluding_job or ""}
+    args.update({f"s{i}": status for i, status in enumerate(ACTIVE_STATUSES)})
+    row = connection.execute(sql, args).fetchone()
+    return Usage(
+        used=int(row["used"]), granted=int(row["granted"]), pool_used=int(row["pool_used"]),
+        member_limit=row["member_limit"], pool_limit=row["pool_limit"], default_quota=row["default_quota"],
+        active_jobs=int(row["active_jobs"]), total_used=int(row["total_used"]),
+    )
 
-    def used(self, connection: sqlite3.Connection, guild_id: int, user_id: int, period: str) -> int:
-        return _scalar(connection, _MEMBER_USED, {"guild": guild_id, "user": user_id, "period": period})
 
-    def member_limit(self, connection: sqlite3.Connection, guild_id: int, user_id: int) -> int | None:
-        """The member's own limit, or None when the server default applies."""
-        row = connection.execute(
-            "SELECT credits FROM quota_limits WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        ).fetchone()
-        return int(row["credits"]) if row else None
+def append_in(connection: sqlite3.Connection, entry: LedgerEntry) -> bool:
+    """Add a ledger row; False when the job already has a row of this kind (nothing written)."""
+    cursor = connection.execute(
+        """INSERT OR IGNORE INTO quota_ledger (at, guild_id, user_id, actor_id, kind, period, amount, job_id, detail)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (_iso(entry.at), entry.guild_id, entry.user_id, entry.actor_id, entry.kind.value, entry.period,
+         entry.amount, entry.job_id, entry.detail),
+    )
+    return cursor.rowcount > 0
 
-    def set_member_limit(self, connection: sqlite3.Connection, guild_id: int, user_id: int, credits: int) -> None:
-        connection.execute(
-            "INSERT INTO quota_limits (guild_id, user_id, credits) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, user_id) DO UPDATE SET credits = excluded.credits",
-            (guild_id, user_id, credits),
-        )
 
-    def append(self, connection: sqlite3.Connection, entry: LedgerEntry) -> bool:
-        """Add a ledger row; False when the job already has a row of this kind (nothing written)."""
-        cursor = connection.execute(
-            """INSERT OR IGNORE INTO quota_ledger (at, guild_id, user_id, actor_id, kind, period, amount, job_id,
-                   detail)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (_iso(entry.at), entry.guild_id, entry.user_id, entry.actor_id, entry.kind.value, entry.period,
-             entry.amount, entry.job_id, entry.detail),
-        )
-        return cursor.rowcount > 0
+def refund_in(connection: sqlite3.Connection, job_id: str, at: datetime, detail: str | None) -> int | None:
+    """Give a job's charge back into the period it was charged in, once ever (a unique index on the
+    ledger's (job_id, kind)). Returns the credits refunded, or None when there is nothing to refund."""
+    cursor = connection.execute(
+        """INSERT OR IGNORE INTO quota_ledger (at, guild_id, user_id, actor_id, kind, period, amount, job_id, detail)
+           SELECT ?, guild_id, user_id, NULL, 'refund', period, amount, job_id, ?
+           FROM quota_ledger WHERE job_id = ? AND kind = 'reserve'""",
+        (_iso(at), detail, job_id),
+    )
+    if cursor.rowcount == 0:
+        return None
+    return _scalar(connection, "SELECT amount FROM quota_ledger WHERE job_id = :job AND kind = 'refund'",
+                   {"job": job_id})
 
-    # -- refunds -----------------------------------------------------------------------------------
+
+class QuotaStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def usage(self, guild_id: int, user_id: int, period: str) -> Usage:
+        return await self._db.run(lambda connection: usage_in(connection, guild_id, user_id, period))
+
+    async def append(self, entry: LedgerEntry) -> bool:
+        return await self._db.run(lambda connection: append_in(connection, entry))
+
+    async def set_member_limit(self, entry: LedgerEntry, describe_previous: Callable[[int | None], str]) -> None:
+        assert entry.kind is LedgerKind.LIMIT and entry.user_id is not None and entry.amount is not None
+        guild_id, user_id, credits = entry.guild_id, entry.user_id, entry.amount
+
+        def work(connection: sqlite3.Connection) -> None:
+            row = connection.execute(
+                "SELECT credits FROM quota_limits WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            ).fetchone()
+            connection.execute(
+                "INSERT INTO quota_limits (guild_id, user_id, credits) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, user_id) DO UPDATE SET credits = excluded.credits",
+                (guild_id, user_id, credits),
+            )
+            previous = int(row["credits"]) if row else None
+            append_in(connection, replace(entry, detail=describe_previous(previous)))
+
+        await self._db.run(work)
+
+    async def reset_member(self, entry: LedgerEntry) -> int:
+        assert entry.kind is LedgerKind.RESET and entry.user_id is not None
+
+        def work(connection: sqlite3.Connection) -> int:
+            used = _scalar(connection, _MEMBER_USED,
+                           {"guild": entry.guild_id, "user": entry.user_id, "period": entry.period})
+            append_in(connection, replace(entry, amount=used))
+            return used
+
+        return await self._db.run(work)
+
+    async def set_pool_limit(self, entry: LedgerEntry) -> None:
+        assert entry.kind is LedgerKind.POOL and entry.amount is not None
+        credits = entry.amount
+
+        def work(connection: sqlite3.Connection) -> None:
+            set_pool_limit_in(connection, entry.guild_id, credits)
+            append_in(connection, entry)
+
+        await self._db.run(work)
+
+    async def set_default_quota(self, entry: LedgerEntry) -> None:
+        assert entry.kind is LedgerKind.DEFAULT and entry.amount is not None
+        credits = entry.amount
+
+        def work(connection: sqlite3.Connection) -> None:
+            set_default_quota_in(connection, entry.guild_id, credits)
+            append_in(connection, entry)
+
+        await self._db.run(work)
+
     async def refund(self, job_id: str, at: datetime, detail: str | None) -> int | None:
-        """Give a job's charge back, into the period it was charged in. Returns the credits refunded, or
-        None when there is nothing to refund (never charged, or already refunded)."""
-        return await self._db.run(lambda connection: self.refund_in(connection, job_id, at, detail))
-
-    def refund_in(self, connection: sqlite3.Connection, job_id: str, at: datetime, detail: str | None) -> int | None:
-        """`refund`, inside a caller's piece of database work (the job's FAILED transition)."""
-        cursor = connection.execute(
-            """INSERT OR IGNORE INTO quota_ledger (at, guild_id, user_id, actor_id, kind, period, amount, job_id,
-                   detail)
-               SELECT ?, guild_id, user_id, NULL, 'refund', period, amount, job_id, ?
-               FROM quota_ledger WHERE job_id = ? AND kind = 'reserve'""",
-            (_iso(at), detail, job_id),
-        )
-        if cursor.rowcount == 0:
-            return None
-        return _scalar(connection, "SELECT amount FROM quota_ledger WHERE job_id = :job AND kind = 'refund'",
-                       {"job": job_id})
+        return await self._db.run(lambda connection: refund_in(connection, job_id, at, detail))
 
     async def failed_without_refund(self) -> list[str]:
-        """Jobs that failed and were charged but never refunded (the bot stopped in between)."""
         return await self._db.run(lambda connection: [row["job_id"] for row in connection.execute(
             """SELECT r.job_id FROM quota_ledger AS r JOIN jobs AS j ON j.id = r.job_id
                WHERE r.kind = 'reserve' AND j.status = 'failed'
@@ -175,10 +178,8 @@ SELECT ({_MEMBER_USED}) AS used, ({_GRANTED}) AS granted, ({_POOL_USED}) AS pool
                ORDER BY r.id"""
         )])
 
-    # -- history -----------------------------------------------------------------------------------
     async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int
                       ) -> tuple[list[LedgerEntry], int]:
-        """A page of the server's ledger (or one member's), newest first, and the number of rows in all."""
         where, args = ("guild_id = ?", [guild_id]) if user_id is None else (
             "guild_id = ? AND user_id = ?", [guild_id, user_id])
 

@@ -17,10 +17,11 @@ import pytest
 
 from bot.config import QuotaPeriod, Settings
 from bot.core.models import Job, JobStatus, VideoRequest
+from bot.core.ports.repositories import LedgerEntry, LedgerKind
 from bot.core.quotas import period_at
 from storage.database import Database
 from storage.jobs import insert_job
-from storage.quotas import LedgerEntry, LedgerKind, QuotaStore
+from storage.quotas import append_in
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
@@ -86,15 +87,13 @@ def make_job(job_id: str, *, guild_id: int = 1001, user_id: int = 2001, status: 
 async def seed(database_path: Path, *jobs: Job, charged: bool = True) -> None:
     """Insert jobs (and their charge, as the bot takes it) through the real stores."""
     database = await Database.open(database_path)
-    quotas = QuotaStore(database)
-
     def work(connection: sqlite3.Connection) -> None:
         for job in jobs:
             insert_job(connection, job)
             if job.last_error:  # set by a later transition in the bot
                 connection.execute("UPDATE jobs SET last_error = ? WHERE id = ?", (job.last_error, job.id))
             if charged and job.cost:
-                quotas.append(connection, LedgerEntry(
+                append_in(connection, LedgerEntry(
                     LedgerKind.RESERVE, job.guild_id, period_at(job.created_at, QuotaPeriod.DAY).key,
                     job.created_at, user_id=job.user_id, actor_id=job.user_id, amount=job.cost, job_id=job.id))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import aiohttp
 import discord
 from discord import app_commands
 
@@ -19,7 +18,6 @@ from bot.admin.output import AdminError
 from bot.config import Settings
 from bot.discord_adapter.client import EXTENSIONS, KlingBot, Services
 from bot.discord_adapter.publisher import DiscordPublisher
-from bot.providers.registry import build_provider
 
 
 class NotInCommandLine:
@@ -43,11 +41,9 @@ class CommandTreeOnly(KlingBot):
 async def sync(settings: Settings, guild_id: int | None) -> int:
     bot = CommandTreeOnly(settings)
     try:
-        async with aiohttp.ClientSession() as session:
-            provider = build_provider(settings, session, listener_url="http://127.0.0.1", sandbox_key="unused")
         bot.services = Services(
-            settings=settings, jobs=cast(Any, NotInCommandLine("the job service")), publisher=DiscordPublisher(bot),
-            capabilities=provider.capabilities, provider_name=provider.name,
+            settings=settings, engine=cast(Any, NotInCommandLine("the job engine")), publisher=DiscordPublisher(bot),
+            capabilities=settings.provider.capabilities, provider_name=settings.provider.name,
             quotas=cast(Any, NotInCommandLine("the quota service")),
             moderation=cast(Any, NotInCommandLine("the moderation service")),
         )

@@ -14,8 +14,8 @@ import discord
 from bot.admin.discord_rest import login, rest_client
 from bot.admin.output import AdminError, mark
 from bot.config import Settings
-from bot.providers.base import KeyCheck
-from bot.providers.registry import build_provider
+from bot.core.ports.provider import KeyCheck
+from bot.providers.registry import build_provider, connection_for
 from storage.admin import AdminStore
 from storage.database import Database, DatabaseUnavailable
 
@@ -32,7 +32,7 @@ INVITE_SCOPES = ("bot", "applications.commands")
 
 async def run(settings: Settings) -> int:
     results = [True]
-    print(mark(True, "settings", f"valid (provider {settings.kling_provider.value}, "
+    print(mark(True, "settings", f"valid (provider {settings.kling_provider}, "
                                  f"database {settings.database_path})"))
     results.append(await _database(settings))
     results.append(await _provider(settings))
@@ -59,10 +59,11 @@ async def _database(settings: Settings) -> bool:
 
 
 async def _provider(settings: Settings) -> bool:
-    what = f"provider key ({settings.kling_provider.value})"
+    what = f"provider key ({settings.kling_provider})"
     async with aiohttp.ClientSession() as session:
         # The listener and sandbox key only matter to a running bot; the sandbox checks nothing.
-        provider = build_provider(settings, session, listener_url="http://127.0.0.1", sandbox_key="unused")
+        provider = build_provider(settings, connection_for(settings, session, listener_url="http://127.0.0.1",
+                                                                       own_key="unused"))
         try:
             result = await provider.check_key()
         except Exception as error:  # an adapter bug must still give one readable line

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from bot.admin.database import existing_database
 from bot.admin.output import AdminError
-from bot.config import Settings
+from bot.config import Settings, quota_policy
 from bot.core.clock import SystemClock
 from bot.core.models import ACTIVE
 from bot.core.moderation import ModerationService
-from bot.core.quotas import QuotaPolicy, QuotaService, period_at
+from bot.core.ports.repositories import LedgerEntry, LedgerKind
+from bot.core.quotas import QuotaService, period_at
 from storage.admin import AdminStore
 from storage.database import Database
 from storage.guild_settings import GuildSettingsStore
 from storage.jobs import JobStore
-from storage.quotas import LedgerEntry, LedgerKind, QuotaStore
+from storage.quotas import QuotaStore
 
 OPERATOR = None  # the ledger's actor for the operator's changes: not a Discord member
 REFUND_DETAIL = "refunded by the operator"
@@ -49,7 +50,7 @@ async def grant(settings: Settings, guild_id: int, user_id: int, amount: int) ->
                         amount=amount, detail=GRANT_DETAIL)
     async with existing_database(settings) as database:
         store = QuotaStore(database)
-        await database.run(lambda connection: store.append(connection, entry))
+        await store.append(entry)  # the operator's own grant: no moderator of the server is involved
         balance = await _quotas(database, store, settings).balance(guild_id, user_id)
     print(f"granted {amount} credits to member {user_id} on server {guild_id} for {period.word} "
           f"(the period from {period.key}); they have {balance.remaining} of {balance.allowance} credits left")
@@ -57,6 +58,5 @@ async def grant(settings: Settings, guild_id: int, user_id: int, amount: int) ->
 
 
 def _quotas(database: Database, store: QuotaStore, settings: Settings) -> QuotaService:
-    guilds = GuildSettingsStore(database)
-    return QuotaService(database=database, store=store, guilds=guilds, moderation=ModerationService(guilds),
-                        policy=QuotaPolicy.from_settings(settings), clock=SystemClock())
+    return QuotaService(store=store, moderation=ModerationService(GuildSettingsStore(database)),
+                        policy=quota_policy(settings), clock=SystemClock())

@@ -25,8 +25,8 @@ from bot.core.lifecycle import JobLifecycle
 from bot.core.media_archive import MediaArchive
 from bot.core.metrics import Metrics
 from bot.core.models import DeliveryOutcome, Job, JobStatus
-from bot.core.ports import Publisher, PublishError, Result
-from bot.core.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge, VideoSource
+from bot.core.ports.publisher import Publisher, PublishError, Result
+from bot.core.ports.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge, VideoSource
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from bot.core.fair_queue import FairQueue
 from bot.core.lifecycle import JobLifecycle
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
+from bot.core.ports.provider import ErrorKind, Provider, ProviderError
 from bot.core.ratelimit import SlidingWindowLimiter
 from bot.core.slots import ProviderSlots
 from bot.core.tracker import JobTracker
-from bot.providers.base import ErrorKind, Provider, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,16 @@ class Dispatcher:
         self._work.set()
         self._positions_changed()
         return shown
+
+    def withdraw(self, job_id: str) -> bool:
+        """Take a job out of the queue before it is sent; False when it is not waiting there (already taken
+        for submission, or never queued)."""
+        if not self.queue.remove(job_id):
+            return False
+        self._queued.pop(job_id, None)
+        self._shown.pop(job_id, None)
+        self._positions_changed()
+        return True
 
     def resumed_at_provider(self, job: Job) -> None:
         """A job found at the provider at start-up: it holds a slot and counts as its member's turn."""

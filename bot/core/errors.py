@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.providers.base import ErrorKind
+from bot.core.ports.provider import ErrorKind
 
 
 class UserFacingError(Exception):

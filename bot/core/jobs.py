@@ -1,21 +1,19 @@
-"""The job service: validates what a member asked for, accepts it as a queued job, and starts it."""
+"""Intake: what a member asked for, checked against the provider's capabilities and the server's rules,
+and accepted as a queued job with its charge taken in the same transaction."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from bot.core.clock import Clock
-from bot.core.dispatcher import Dispatcher
 from bot.core.errors import InvalidRequest, NotAllowed
 from bot.core.models import Job, JobStatus, VideoRequest
 from bot.core.moderation import ModerationService
+from bot.core.ports.provider import Capabilities
+from bot.core.ports.repositories import JobRepository
 from bot.core.quotas import QuotaService
-from bot.providers.base import Capabilities
-from storage.database import Database
-from storage.jobs import JobStore, insert_job
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +50,18 @@ def new_job_id() -> str:
     return secrets.token_hex(8)
 
 
-class JobService:
-    """Without `quotas` (and the `database` its charge shares a transaction with) nothing is charged;
-    without `moderation` no server rules apply. The application always passes all three."""
+class JobIntake:
+    """Without `quotas` nothing is charged; without `moderation` no server rules apply. The engine always
+    passes both."""
 
     def __init__(
-        self, *, store: JobStore, dispatcher: Dispatcher, capabilities: Capabilities, provider_name: str,
-        clock: Clock, database: Database | None = None, quotas: QuotaService | None = None,
-        moderation: ModerationService | None = None,
+        self, *, store: JobRepository, capabilities: Capabilities, provider_name: str, clock: Clock,
+        quotas: QuotaService | None = None, moderation: ModerationService | None = None,
     ) -> None:
-        if quotas is not None and database is None:
-            raise ValueError("charging quotas needs the database the job is inserted in")
         self.store = store
-        self.dispatcher = dispatcher
         self.capabilities = capabilities
         self.provider_name = provider_name
         self.clock = clock
-        self.database = database
         self.quotas = quotas
         self.moderation = moderation
         self.accepting = True
@@ -127,7 +120,7 @@ class JobService:
     async def accept(self, submission: Submission) -> Job:
         """Validate, apply the server's rules, and record the job as queued with its charge reserved in the
         same transaction. Raises a UserFacingError (nothing charged) when it cannot be accepted. Nothing
-        goes to the provider until `start`."""
+        goes to the provider until the engine queues it."""
         if not self.accepting:
             raise NotAllowed(RESTARTING)
         request = self.build_request(submission)
@@ -141,52 +134,12 @@ class JobService:
             user_id=submission.user_id, request=request, provider=self.provider_name, status=JobStatus.QUEUED,
             created_at=now, updated_at=now, cost=self.quotas.cost(request) if self.quotas is not None else 0,
         )
-        if self.quotas is None or self.database is None:
-            await self.store.insert(job)
-            return job
-        quotas = self.quotas
-
-        def insert_and_charge(connection: sqlite3.Connection) -> None:
-            insert_job(connection, job)
-            quotas.reserve(connection, job)  # raises QuotaExceeded: the insert rolls back too
-
-        await self.database.run(insert_and_charge)
+        await self.store.insert(job, self.quotas.charge_for(job) if self.quotas is not None else None)
         return job
 
     def stop_accepting(self) -> None:
         """Refuse new jobs from now on (the bot is stopping)."""
         self.accepting = False
-
-    def expected_position(self) -> int | None:
-        """The queue position a job accepted now will most likely get (None: it goes out at once), for its status
-        message, which is sent before the job is queued. The dispatcher's own rule, with the job at the back."""
-        slots = self.dispatcher.slots
-        position = len(self.dispatcher.queue) + 1
-        return position if position > slots.limit - slots.in_use else None
-
-    async def start(self, job: Job, *, shown_position: int | None) -> None:
-        """Queue an accepted job whose status message is up; from here on it can reach the provider. The
-        position shown is corrected when the fair queue placed the job elsewhere than expected."""
-        position = self.dispatcher.enqueue(job)
-        if position is not None and position != shown_position:
-            await self.dispatcher.lifecycle.publisher.show_status(job, queue_position=position)
-
-    async def abandon(self, job: Job, reason: str) -> Job | None:
-        """Fail an accepted job that was never started (its status message could not be sent): refunded in the
-        same transaction, and never submitted, since it was never queued. None if it had moved on already."""
-        return await self.dispatcher.lifecycle.fail(job.id, JobStatus.QUEUED, reason, detail=f"not started: {reason}")
-
-    async def attach_status_message(self, job: Job, message_id: int) -> None:
-        """Remember where the job's status is shown. If the job moved on before the message existed, the
-        message is brought up to date."""
-        job.status_message_id = message_id
-        await self.store.update(job.id, self.clock.now(), status_message_id=message_id)
-        current = await self.store.get(job.id)
-        if current is not None and current.status is not JobStatus.QUEUED:
-            await self.dispatcher.lifecycle.announce(current)
-
-    async def get(self, job_id: str) -> Job | None:
-        return await self.store.get(job_id)
 
     def resubmission(self, job: Job, *, user_id: int, channel_id: int, prompt: str | None = None) -> Submission:
         """The same settings as an earlier job, for another member or with a new prompt (re-roll, remix)."""
@@ -197,9 +150,6 @@ class JobService:
             mode=request.mode, negative_prompt=request.negative_prompt, audio=request.audio,
             checked_image_urls=request.image_urls,
         )
-
-    async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
-        return await self.store.recent_for_user(guild_id, user_id, limit)
 
 
 def _listing(values: object) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.core import text_match
 from bot.core.errors import InvalidRequest, NotAllowed
-from storage.guild_settings import GuildSettings, GuildSettingsStore
+from bot.core.ports.repositories import GuildSettings, GuildSettingsRepository
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def channel_refusal(channel_id: int, allowed: tuple[int, ...]) -> str | None:
 class ModerationService:
     """Per-server rules that apply before anything is charged, and the settings moderators change."""
 
-    def __init__(self, guilds: GuildSettingsStore) -> None:
+    def __init__(self, guilds: GuildSettingsRepository) -> None:
         self.guilds = guilds
 
     async def check_submission(self, guild_id: int, channel_id: int, texts: Iterable[str | None]) -> None:
@@ -104,6 +104,7 @@ class ModerationService:
     async def block_word(self, actor: Actor, word: str) -> tuple[str, bool]:
         """Add a word or phrase; returns it normalized, and False when it (or an entry that blocks exactly
         the same prompts, such as a look-alike spelling) was already listed."""
+        await self.require_moderator(actor)
         normalized = _checked_word(word)
         listed = (await self.guilds.get(actor.guild_id)).blocked_words
         same = _same_entries(listed, normalized)
@@ -117,6 +118,7 @@ class ModerationService:
 
     async def unblock_word(self, actor: Actor, word: str) -> tuple[str, bool]:
         """Remove a word or phrase, however it is spelled: every entry that blocks the same prompts goes."""
+        await self.require_moderator(actor)
         normalized = _checked_word(word)
         listed = (await self.guilds.get(actor.guild_id)).blocked_words
         removed = False
@@ -127,17 +129,20 @@ class ModerationService:
 
     # -- channels ----------------------------------------------------------------------------------
     async def allow_channel(self, actor: Actor, channel_id: int) -> bool:
+        await self.require_moderator(actor)
         added = await self.guilds.add_video_channel(actor.guild_id, channel_id)
         log.info("guild %s: %s allowed /video in %s", actor.guild_id, actor.user_id, channel_id)
         return added
 
     async def remove_channel(self, actor: Actor, channel_id: int) -> bool:
+        await self.require_moderator(actor)
         removed = await self.guilds.remove_video_channel(actor.guild_id, channel_id)
         log.info("guild %s: %s removed %s from the video channels", actor.guild_id, actor.user_id, channel_id)
         return removed
 
     # -- moderator role ----------------------------------------------------------------------------
     async def set_mod_role(self, actor: Actor, role_id: int | None) -> None:
+        await self.require_moderator(actor)
         if role_id == actor.guild_id:  # Discord gives @everyone the server's id
             raise InvalidRequest("@everyone cannot be the moderator role: every member would be a moderator.")
         await self.guilds.set_mod_role(actor.guild_id, role_id)

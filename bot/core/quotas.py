@@ -7,23 +7,26 @@ command changes them, and they are checked in the same transaction that takes th
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.config import QuotaPeriod, Settings
 from bot.core.clock import Clock
 from bot.core.errors import InvalidRequest, QuotaExceeded
-from bot.core.models import ACTIVE, Job, VideoRequest
+from bot.core.models import Job, VideoRequest
 from bot.core.moderation import Actor, ModerationService
-from storage.database import Database
-from storage.guild_settings import GuildSettingsStore, set_default_quota_in, set_pool_limit_in
-from storage.quotas import LedgerEntry, LedgerKind, QuotaStore, Usage
+from bot.core.ports.repositories import LedgerEntry, LedgerKind, QuotaRepository, Usage
 
 log = logging.getLogger(__name__)
+
+class QuotaPeriod(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
 
 MAX_CREDITS = 1_000_000  # the largest limit or grant a moderator can type
 HISTORY_PAGE_SIZE = 10
@@ -99,15 +102,6 @@ class QuotaPolicy:
     max_active_jobs: int
     guild_ceiling: int = 0  # credits per server per period, whatever its pool says; 0: none
     total_ceiling: int = 0  # credits for every server together per period; 0: none
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> QuotaPolicy:
-        return cls(
-            default_user_quota=settings.default_user_quota, default_guild_pool=settings.default_guild_pool,
-            period=settings.quota_period, multipliers={k.lower(): v for k, v in settings.mode_multipliers.items()},
-            max_active_jobs=settings.max_active_jobs_per_user,
-            guild_ceiling=settings.guild_credit_ceiling, total_ceiling=settings.total_credit_ceiling,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +191,26 @@ class HistoryPage:
     user_id: int | None
 
 
-class QuotaService:
-    """Implements JobLifecycle's `Refunder`: a failed job's charge is given back exactly once."""
+@dataclass(frozen=True, slots=True)
+class JobCharge:
+    """`Charge` (bot/core/ports/repositories.py) for one job: decided against the usage read in the
+    transaction that inserts the job."""
 
-    def __init__(self, *, database: Database, store: QuotaStore, guilds: GuildSettingsStore,
-                 moderation: ModerationService, policy: QuotaPolicy, clock: Clock) -> None:
-        self.database = database
+    service: QuotaService
+    job: Job
+    period: str
+
+    def entry(self, usage: Usage) -> LedgerEntry:
+        return self.service.charge_entry(self.job, usage)
+
+
+class QuotaService:
+    """Credits: the charge a job takes, balances, refunds at start-up, and what moderators change (each
+    change checks the actor's authority here, whatever the Discord command in front of it checked)."""
+
+    def __init__(self, *, store: QuotaRepository, moderation: ModerationService, policy: QuotaPolicy,
+                 clock: Clock) -> None:
         self.store = store
-        self.guilds = guilds
         self.moderation = moderation
         self.policy = policy
         self.clock = clock
@@ -216,21 +222,19 @@ class QuotaService:
         return job_cost(request, self.policy.multipliers)
 
     # -- the charge ----------------------------------------------------------------------------------
-    def reserve(self, connection: sqlite3.Connection, job: Job) -> None:
-        """Charge `job.cost` to its member and server, inside the database work that inserted the job.
-        Raises QuotaExceeded (saying why and when to try again) when there is no room; the caller's
-        work then rolls back, job and all."""
+    def charge_for(self, job: Job) -> JobCharge:
+        """The charge to insert `job` with: `job.cost` to its member and server, in the current period."""
+        return JobCharge(self, job, self.period().key)
+
+    def charge_entry(self, job: Job, usage: Usage) -> LedgerEntry:
+        """The reserve row for `job`, or QuotaExceeded saying why and when to try again."""
         period = self.period()
-        usage = self.store.usage(connection, job.guild_id, job.user_id, period.key,
-                                       active_statuses=tuple(s.value for s in ACTIVE), excluding_job=job.id)
         balance = self._balance(job.guild_id, job.user_id, period, usage)
         refusal = self._refusal(balance, job)
         if refusal:
             raise QuotaExceeded(refusal)
-        self.store.append(connection, LedgerEntry(
-            LedgerKind.RESERVE, job.guild_id, period.key, self.clock.now(), user_id=job.user_id,
-            actor_id=job.user_id, amount=job.cost, job_id=job.id,
-        ))
+        return LedgerEntry(LedgerKind.RESERVE, job.guild_id, period.key, self.clock.now(), user_id=job.user_id,
+                           actor_id=job.user_id, amount=job.cost, job_id=job.id)
 
     def _refusal(self, balance: Balance, job: Job) -> str | None:
         cost, period = job.cost, balance.period
@@ -279,11 +283,6 @@ class QuotaService:
             return f"{left} {resets}"
         return None
 
-    def refund_in(self, connection: sqlite3.Connection, job: Job, reason: str) -> int | None:
-        """Refund inside the database work that fails the job, so the two cannot be split by a crash.
-        Returns the credits refunded (None: nothing was charged, or it was refunded already)."""
-        return self.store.refund_in(connection, job.id, self.clock.now(), reason[:300])
-
     async def refund(self, job: Job, reason: str) -> None:
         """Give a failed job's charge back (into the period it was charged in). Safe to call any number
         of times: only the first call for a job writes a refund."""
@@ -314,7 +313,7 @@ class QuotaService:
 
     async def balance(self, guild_id: int, user_id: int) -> Balance:
         period = self.period()
-        usage = await self.database.run(lambda c: self.store.usage(c, guild_id, user_id, period.key))
+        usage = await self.store.usage(guild_id, user_id, period.key)
         return self._balance(guild_id, user_id, period, usage)
 
     async def show(self, viewer: Actor, user_id: int | None = None) -> Balance:
@@ -326,7 +325,7 @@ class QuotaService:
 
     async def pool(self, guild_id: int) -> PoolBalance:
         period = self.period()
-        usage = await self.database.run(lambda c: self.store.usage(c, guild_id, 0, period.key))
+        usage = await self.store.usage(guild_id, 0, period.key)
         return self._pool(guild_id, period, usage)
 
     def _pool(self, guild_id: int, period: Period, usage: Usage) -> PoolBalance:
@@ -337,78 +336,57 @@ class QuotaService:
     # -- moderator changes -------------------------------------------------------------------------------
     async def set_limit(self, actor: Actor, user_id: int, credits: int) -> Balance:
         """A member's own per-period limit (0 stops them)."""
+        await self.moderation.require_moderator(actor)
         _check_amount(credits, allow_zero=True)
-        period = self.period()
-
-        def work(connection: sqlite3.Connection) -> None:
-            before = self.store.member_limit(connection, actor.guild_id, user_id)
-            self.store.set_member_limit(connection, actor.guild_id, user_id, credits)
-            self.store.append(connection, LedgerEntry(
-                LedgerKind.LIMIT, actor.guild_id, period.key, self.clock.now(), user_id=user_id,
-                actor_id=actor.user_id, amount=credits,
-                detail=f"was {before}" if before is not None else "was the server default",
-            ))
-
-        await self.database.run(work)
+        await self.store.set_member_limit(
+            self._entry(LedgerKind.LIMIT, actor, user_id=user_id, amount=credits),
+            lambda before: f"was {before}" if before is not None else "was the server default",
+        )
         return await self.balance(actor.guild_id, user_id)
 
     async def grant(self, actor: Actor, user_id: int, credits: int) -> Balance:
         """Extra credits for a member in the current period."""
+        await self.moderation.require_moderator(actor)
         _check_amount(credits, allow_zero=False)
-        entry = LedgerEntry(LedgerKind.GRANT, actor.guild_id, self.period().key, self.clock.now(), user_id=user_id,
-                            actor_id=actor.user_id, amount=credits)
-        await self.database.run(lambda connection: self.store.append(connection, entry))
+        await self.store.append(self._entry(LedgerKind.GRANT, actor, user_id=user_id, amount=credits))
         return await self.balance(actor.guild_id, user_id)
 
     async def reset(self, actor: Actor, user_id: int) -> tuple[int, Balance]:
         """Clear what a member has used this period (grants stay); returns the credits cleared."""
-        period = self.period()
-
-        def work(connection: sqlite3.Connection) -> int:
-            used = self.store.used(connection, actor.guild_id, user_id, period.key)
-            self.store.append(connection, LedgerEntry(
-                LedgerKind.RESET, actor.guild_id, period.key, self.clock.now(), user_id=user_id,
-                actor_id=actor.user_id, amount=used,
-            ))
-            return used
-
-        used = await self.database.run(work)
+        await self.moderation.require_moderator(actor)
+        used = await self.store.reset_member(self._entry(LedgerKind.RESET, actor, user_id=user_id, amount=0))
         return used, await self.balance(actor.guild_id, user_id)
 
     async def set_pool(self, actor: Actor, credits: int) -> PoolBalance:
         """The server's shared pool per period (0: no pool)."""
+        await self.moderation.require_moderator(actor)
         _check_amount(credits, allow_zero=True)
-        entry = LedgerEntry(LedgerKind.POOL, actor.guild_id, self.period().key, self.clock.now(),
-                            actor_id=actor.user_id, amount=credits)
-
-        def work(connection: sqlite3.Connection) -> None:
-            set_pool_limit_in(connection, actor.guild_id, credits)
-            self.store.append(connection, entry)
-
-        await self.database.run(work)
+        await self.store.set_pool_limit(self._entry(LedgerKind.POOL, actor, amount=credits))
         return await self.pool(actor.guild_id)
 
     async def set_default(self, actor: Actor, credits: int) -> int:
         """The per-period limit of every member without one of their own."""
+        await self.moderation.require_moderator(actor)
         _check_amount(credits, allow_zero=True)
-        entry = LedgerEntry(LedgerKind.DEFAULT, actor.guild_id, self.period().key, self.clock.now(),
-                            actor_id=actor.user_id, amount=credits)
-
-        def work(connection: sqlite3.Connection) -> None:
-            set_default_quota_in(connection, actor.guild_id, credits)
-            self.store.append(connection, entry)
-
-        await self.database.run(work)
+        await self.store.set_default_quota(self._entry(LedgerKind.DEFAULT, actor, amount=credits))
         return credits
 
-    async def history(self, guild_id: int, user_id: int | None = None, page: int = 1) -> HistoryPage:
+    def _entry(self, kind: LedgerKind, actor: Actor, *, user_id: int | None = None, amount: int) -> LedgerEntry:
+        return LedgerEntry(kind, actor.guild_id, self.period().key, self.clock.now(), user_id=user_id,
+                           actor_id=actor.user_id, amount=amount)
+
+    async def history(self, actor: Actor, user_id: int | None = None, page: int = 1) -> HistoryPage:
         """The ledger, newest first, `HISTORY_PAGE_SIZE` rows a page (the last page when `page` is past it)."""
+        await self.moderation.require_moderator(actor)
+        return await self._history(actor.guild_id, user_id, page)
+
+    async def _history(self, guild_id: int, user_id: int | None, page: int) -> HistoryPage:
         page = max(1, page)
         entries, total = await self.store.history(guild_id, user_id, offset=(page - 1) * HISTORY_PAGE_SIZE,
                                                   limit=HISTORY_PAGE_SIZE)
         pages = max(1, math.ceil(total / HISTORY_PAGE_SIZE))
         if page > pages:
-            return await self.history(guild_id, user_id, pages)
+            return await self._history(guild_id, user_id, pages)
         return HistoryPage(entries, page, pages, total, user_id)
 
 

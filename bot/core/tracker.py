@@ -21,10 +21,10 @@ from bot.core.errors import explain
 from bot.core.lifecycle import JobLifecycle
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
+from bot.core.ports.provider import ErrorKind, Provider, ProviderError, ProviderState, ProviderUpdate
 from bot.core.ratelimit import SlidingWindowLimiter
 from bot.core.schedule import poll_delay
 from bot.core.slots import ProviderSlots
-from bot.providers.base import ErrorKind, Provider, ProviderError, ProviderState, ProviderUpdate
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.core.jobs import JobService
+from bot.core.engine import JobEngine
 from bot.core.moderation import ModerationService
+from bot.core.ports.provider import Capabilities
 from bot.core.quotas import QuotaService
 from bot.discord_adapter.allowed_guilds import allowed_here, leave_unless_allowed
 from bot.discord_adapter.errors import handle_command_error
 from bot.discord_adapter.publisher import DiscordPublisher
-from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Services:
     """What the cogs may use: services of the core, never the store or a provider directly."""
 
     settings: Settings
-    jobs: JobService
+    engine: JobEngine
     publisher: DiscordPublisher
     capabilities: Capabilities
     provider_name: str

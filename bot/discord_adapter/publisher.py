@@ -11,7 +11,7 @@ import aiohttp
 import discord
 
 from bot.core.models import Job
-from bot.core.ports import PublishError, Result
+from bot.core.ports.publisher import PublishError, Result
 from bot.discord_adapter import render
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import discord
 
 from bot.core.models import DeliveryOutcome, Job, JobStatus
-from bot.core.ports import Result
+from bot.core.ports.publisher import Result
 from bot.discord_adapter.text import MESSAGE_LIMIT, escape_clipped, join_within, one_line
 
 TITLES = {

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import discord
 
+from bot.core.ports.repositories import LedgerEntry, LedgerKind
 from bot.core.quotas import Balance, HistoryPage, PoolBalance, mode_name
 from bot.discord_adapter.text import MESSAGE_LIMIT, escape_clipped, join_within, one_line
-from storage.quotas import LedgerEntry, LedgerKind
 
 # A ledger entry's detail can quote a failure reason (and so the provider): shown escaped, and short enough
 # that a page of ten entries fits in one message.

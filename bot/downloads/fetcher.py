@@ -21,7 +21,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from bot.core.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge
+from bot.core.ports.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge
 from bot.downloads.policy import AddressPolicy, IPAddress, parse_address
 from bot.downloads.resolver import GuardedResolver
 from bot.downloads.sniff import HEAD_BYTES, looks_like_video

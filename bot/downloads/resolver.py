@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bot.core.video_source import DownloadRefused
+from bot.core.ports.video_source import DownloadRefused
 from bot.downloads.policy import IPAddress, parse_address
 
 

@@ -12,11 +12,22 @@ import re
 from typing import Any
 
 import aiohttp
+from pydantic import AnyHttpUrl, SecretStr
 
-from bot.providers.base import ErrorKind, ProviderError, key_fingerprint
-from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.base import ErrorKind, ProviderError
+from bot.providers.content import says_blocked
+from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.http import (
+    DEFAULT_TIMEOUT,
+    HttpAnswer,
+    ProviderHttp,
+    detail_text,
+    fixed,
+    redact,
+    status_error,
+)
 from bot.providers.kling import CAPABILITIES as KLING_CAPABILITIES
-from bot.providers.kling import CONTENT_WORDS, KlingTaskProvider, business_code, code_error
+from bot.providers.kling import KlingTaskProvider, business_code, code_error
 
 DEFAULT_BASE_URL = "https://api.cometapi.com"
 CREATE_PATH = "/kling/v1/videos/{kind}"
@@ -44,11 +55,8 @@ class CometapiProvider(KlingTaskProvider):
         self, session: aiohttp.ClientSession, api_key: str, base_url: str = DEFAULT_BASE_URL,
         *, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._key = api_key
-        self._key_id = key_fingerprint(self.name, api_key)
-        self._http = ProviderHttp(
-            session, base_url, {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}, timeout
-        )
+        super().__init__(api_key)
+        self._http = ProviderHttp(session, base_url, fixed({"Authorization": f"Bearer {api_key}"}), timeout)
 
     async def _request(self, method: str, path: str, body: Any = None) -> HttpAnswer:
         return await self._http.request(method, path, json_body=body)
@@ -71,6 +79,20 @@ def _error(answer: HttpAnswer) -> ProviderError:
         words = detail
     if answer.status == 402 or (CREDIT_WORDS.search(words) and answer.status in (400, 403, 429)):
         return ProviderError(ErrorKind.INSUFFICIENT_CREDITS, detail, status=answer.status)
-    if answer.status == 400 and CONTENT_WORDS.search(words):
+    if answer.status == 400 and says_blocked(words):
         return ProviderError(ErrorKind.CONTENT_BLOCKED, detail, status=answer.status)
     return status_error(answer, detail)
+
+
+class CometapiSettings(ProviderSettings):
+    cometapi_key: SecretStr
+    cometapi_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+def _build(settings: ProviderSettings, connection: Connection) -> CometapiProvider:
+    assert isinstance(settings, CometapiSettings)
+    return CometapiProvider(connection.session, settings.cometapi_key.get_secret_value(),
+                            str(settings.cometapi_base_url), timeout=connection.timeout)
+
+
+DESCRIPTOR = ProviderDescriptor("cometapi", "cometapi (Kling v3)", CometapiSettings, CAPABILITIES, _build)

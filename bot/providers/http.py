@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import aiohttp
 from bot.providers.base import ErrorKind, ProviderError
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=45)
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +26,17 @@ class HttpAnswer:
         return 200 <= self.status < 300
 
 
+Headers = Callable[[], dict[str, str]]
+
+
+def fixed(headers: dict[str, str]) -> Headers:
+    """The same auth headers on every request (an API key)."""
+    return lambda: headers
+
+
 class ProviderHttp:
-    """Sends requests to one provider's base URL with its auth headers.
+    """Sends JSON requests to one provider's base URL, each with the auth headers `headers()` gives at that
+    moment (a key; or Kling's JWT, renewed before it expires).
 
     Transport failures become `ProviderError`s: a refused connection surely started nothing, while a
     timeout or a dropped connection after the request went out may have started a job.
@@ -35,7 +46,7 @@ class ProviderHttp:
         self,
         session: aiohttp.ClientSession,
         base_url: str,
-        headers: dict[str, str],
+        headers: Headers,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self._session = session
@@ -43,14 +54,11 @@ class ProviderHttp:
         self._headers = headers
         self._timeout = timeout
 
-    def set_header(self, name: str, value: str) -> None:
-        self._headers[name] = value
-
     async def request(self, method: str, path: str, *, json_body: Any = None) -> HttpAnswer:
         url = f"{self.base_url}{path}"
         try:
             async with self._session.request(
-                method, url, json=json_body, headers=self._headers, timeout=self._timeout
+                method, url, json=json_body, headers={**JSON, **self._headers()}, timeout=self._timeout
             ) as response:
                 text = await response.text()
                 headers = {k.lower(): v for k, v in response.headers.items()}
@@ -139,3 +147,9 @@ def detail_text(value: Any, limit: int = 300) -> str:
     else:
         text = str(value)
     return text[:limit]
+
+
+def unreadable_create(what: str = "create answer") -> ProviderError:
+    """A 2xx answer to a create that cannot be read: a job may exist that we cannot name, so the submit must
+    not be sent again (it fails for reconciliation and is refunded)."""
+    return ProviderError(ErrorKind.PROVIDER_DOWN, f"unreadable {what}", maybe_started=True)

@@ -7,29 +7,38 @@ and reuses them.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
     KeyCheck,
+    KeyedAdapter,
     MalformedCallback,
     ProviderError,
     ProviderState,
     ProviderUpdate,
     RateLimit,
     SubmitResult,
-    key_fingerprint,
 )
-from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.content import failure_kind
+from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.http import (
+    DEFAULT_TIMEOUT,
+    HttpAnswer,
+    ProviderHttp,
+    detail_text,
+    redact,
+    status_error,
+    unreadable_create,
+)
 from bot.providers.key_check import probe_status
 from bot.providers.kling_jwt import KlingToken
 
@@ -48,8 +57,6 @@ STATES = {
     "failed": ProviderState.FAILED,
 }
 
-# Failure texts (`task_status_msg`) that mean a content or risk-control block rather than a failed render.
-CONTENT_WORDS = re.compile(r"risk|sensitive|content|violat|moderation|policy|nsfw|prohibit", re.IGNORECASE)
 
 # Kling's business codes -> (kind, retryable). 1303: the account's concurrent tasks are all taken; a
 # slot frees only when one of them ends, so it is a reason to wait, never a failed job.
@@ -197,7 +204,7 @@ def task_update(task: KlingTask, provider_job_id: str) -> ProviderUpdate:
     if state is not ProviderState.FAILED:
         return ProviderUpdate(provider_job_id, state)
     message = task.task_status_msg or ""
-    kind = ErrorKind.CONTENT_BLOCKED if CONTENT_WORDS.search(message) else ErrorKind.GENERATION_FAILED
+    kind = failure_kind(message)
     return ProviderUpdate(provider_job_id, state, error_kind=kind, error_detail=message or None)
 
 
@@ -266,7 +273,7 @@ def _error(answer: HttpAnswer) -> ProviderError:
 
 
 # -- the adapters -------------------------------------------------------------------------------------
-class KlingTaskProvider:
+class KlingTaskProvider(KeyedAdapter):
     """Kling's task protocol: create a text2video or image2video task, query it, read its callbacks.
     The official API and gateways that relay it (cometapi) differ only in how a request is authorized,
     where the routes live and how errors are wrapped: `_request`, the paths and `_error`."""
@@ -276,11 +283,6 @@ class KlingTaskProvider:
     create_path: str
     query_path: str
     model_name = MODEL_NAME
-    _key_id: str
-
-    @property
-    def rate_key(self) -> str:
-        return self._key_id
 
     def build_payload(self, request: VideoRequest, callback_url: str | None) -> dict[str, Any]:
         return task_payload(request, callback_url, model_name=self.model_name)
@@ -295,7 +297,7 @@ class KlingTaskProvider:
             parsed = KlingAnswer.model_validate(answer.body)
         except ValidationError as exc:
             # It answered 2xx, so a task may exist that we cannot name: never resubmit.
-            raise ProviderError(ErrorKind.PROVIDER_DOWN, "unreadable create answer", maybe_started=True) from exc
+            raise unreadable_create() from exc
         if not parsed.succeeded:
             raise for_submit(self._error(answer))
         if parsed.data is None:
@@ -341,18 +343,33 @@ class KlingProvider(KlingTaskProvider):
         self, session: aiohttp.ClientSession, access_key: str, secret_key: str, base_url: str = DEFAULT_BASE_URL,
         *, now: Callable[[], float] = time.time, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._access_key = access_key
+        super().__init__(access_key)
         self._secret_key = secret_key
-        self._key_id = key_fingerprint(self.name, access_key)
         self._token = KlingToken(access_key, secret_key, now=now)
-        self._http = ProviderHttp(session, base_url, {"Content-Type": "application/json"}, timeout)
+        self._http = ProviderHttp(session, base_url, lambda: {"Authorization": f"Bearer {self._token.token()}"},
+                                  timeout)
 
     async def _request(self, method: str, path: str, body: Any = None) -> HttpAnswer:
-        self._http.set_header("Authorization", f"Bearer {self._token.token()}")
         return await self._http.request(method, path, json_body=body)
 
     def _error(self, answer: HttpAnswer) -> ProviderError:
         token = self._token.current or ""
         if answer.status == 401 or business_code(answer.body) in TOKEN_CODES:
             self._token.invalidate()
-        return redact(_error(answer), self._access_key, self._secret_key, token)
+        return redact(_error(answer), self._key, self._secret_key, token)
+
+
+class KlingSettings(ProviderSettings):
+    kling_access_key: SecretStr
+    kling_secret_key: SecretStr
+    kling_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+def _build(settings: ProviderSettings, connection: Connection) -> KlingProvider:
+    assert isinstance(settings, KlingSettings)
+    return KlingProvider(connection.session, settings.kling_access_key.get_secret_value(),
+                         settings.kling_secret_key.get_secret_value(), str(settings.kling_base_url),
+                         timeout=connection.timeout)
+
+
+DESCRIPTOR = ProviderDescriptor("kling", "Kling official API", KlingSettings, CAPABILITIES, _build)

@@ -6,26 +6,36 @@ Poll only: no webhooks are documented. The cost is taken at create and refunded 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
     KeyCheck,
+    KeyedAdapter,
     MalformedCallback,
     ProviderError,
     ProviderState,
     ProviderUpdate,
     RateLimit,
     SubmitResult,
-    key_fingerprint,
 )
-from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.content import failure_kind, says_blocked
+from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.http import (
+    DEFAULT_TIMEOUT,
+    HttpAnswer,
+    ProviderHttp,
+    detail_text,
+    fixed,
+    redact,
+    status_error,
+    unreadable_create,
+)
 from bot.providers.key_check import probe_status
 
 DEFAULT_BASE_URL = "https://runbase.net"
@@ -56,7 +66,6 @@ ERROR_CODES: dict[str, tuple[ErrorKind, bool]] = {
     "rate_limited": (ErrorKind.RATE_LIMITED, True),
     "usage_exceeded": (ErrorKind.INSUFFICIENT_CREDITS, False),
 }
-CONTENT_WORDS = re.compile(r"nsfw|content|safety|moderat|policy|blocked|sensitive|violat", re.IGNORECASE)
 
 RATE_CALLS = 20
 RATE_WINDOW_SECONDS = 10.0
@@ -96,7 +105,7 @@ def _unwrap(body: Any) -> Any:
     return body
 
 
-class RunbaseProvider:
+class RunbaseProvider(KeyedAdapter):
     """Adapter for runbase's runs API with the Kling 3.0 model."""
 
     name = "runbase"
@@ -106,15 +115,8 @@ class RunbaseProvider:
         self, session: aiohttp.ClientSession, api_key: str, base_url: str = DEFAULT_BASE_URL,
         *, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._key = api_key
-        self._key_id = key_fingerprint(self.name, api_key)
-        self._http = ProviderHttp(
-            session, base_url, {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}, timeout
-        )
-
-    @property
-    def rate_key(self) -> str:
-        return self._key_id
+        super().__init__(api_key)
+        self._http = ProviderHttp(session, base_url, fixed({"Authorization": f"Bearer {api_key}"}), timeout)
 
     def build_payload(self, request: VideoRequest) -> dict[str, Any]:
         run_input: dict[str, Any] = {
@@ -137,7 +139,7 @@ class RunbaseProvider:
                 raise ValueError("no run id")
         except ValueError as exc:  # pydantic's ValidationError included
             # It answered 2xx, so a paid run may exist that we cannot name: never resubmit.
-            raise ProviderError(ErrorKind.PROVIDER_DOWN, "unreadable create answer", maybe_started=True) from exc
+            raise unreadable_create() from exc
         return SubmitResult(run.run, STATES.get(run.status, ProviderState.PENDING))
 
     async def status(self, provider_job_id: str) -> ProviderUpdate:
@@ -196,7 +198,7 @@ def _failed(provider_job_id: str, error: Any) -> ProviderUpdate:
         detail = detail_text(error.get("message") or error.get("code") or error)
     else:
         detail = words = detail_text(error)
-    kind = ErrorKind.CONTENT_BLOCKED if CONTENT_WORDS.search(words) else ErrorKind.GENERATION_FAILED
+    kind = failure_kind(words)
     return ProviderUpdate(provider_job_id, ProviderState.FAILED, error_kind=kind, error_detail=detail or None)
 
 
@@ -213,10 +215,24 @@ def _error(answer: HttpAnswer) -> ProviderError:
     if entry is None:
         return status_error(answer, detail)
     kind, retryable = entry
-    if kind is ErrorKind.INVALID_REQUEST and CONTENT_WORDS.search(detail):
+    if kind is ErrorKind.INVALID_REQUEST and says_blocked(detail):
         kind = ErrorKind.CONTENT_BLOCKED
     retry_after = None
     if kind is ErrorKind.RATE_LIMITED:
         # A full window always clears the limit when runbase names no wait.
         retry_after = status_error(answer, detail).retry_after or RATE_WINDOW_SECONDS
     return ProviderError(kind, detail, retryable=retryable, retry_after=retry_after, status=answer.status)
+
+
+class RunbaseSettings(ProviderSettings):
+    runbase_api_key: SecretStr
+    runbase_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+def _build(settings: ProviderSettings, connection: Connection) -> RunbaseProvider:
+    assert isinstance(settings, RunbaseSettings)
+    return RunbaseProvider(connection.session, settings.runbase_api_key.get_secret_value(),
+                           str(settings.runbase_base_url), timeout=connection.timeout)
+
+
+DESCRIPTOR = ProviderDescriptor("runbase", "runbase (Kling 3.0)", RunbaseSettings, CAPABILITIES, _build)

@@ -5,22 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
     KeyCheck,
+    KeyedAdapter,
     MalformedCallback,
     ProviderError,
     ProviderState,
     ProviderUpdate,
     RateLimit,
     SubmitResult,
-    key_fingerprint,
 )
-from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.http import (
+    DEFAULT_TIMEOUT,
+    HttpAnswer,
+    ProviderHttp,
+    detail_text,
+    fixed,
+    redact,
+    status_error,
+    unreadable_create,
+)
 from bot.providers.key_check import probe_status
 
 DEFAULT_BASE_URL = "https://platform.runblob.io"
@@ -70,7 +80,7 @@ class GenerationStatus(BaseModel):
     error: str | None = None
 
 
-class RunblobProvider:
+class RunblobProvider(KeyedAdapter):
     """Adapter for runblob's Kling O3 API. The sandbox reuses it, pointed at the bot's own listener."""
 
     capabilities = CAPABILITIES
@@ -79,16 +89,8 @@ class RunblobProvider:
         self, session: aiohttp.ClientSession, api_key: str, base_url: str = DEFAULT_BASE_URL,
         *, name: str = "runblob", timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self.name = name
-        self._key = api_key
-        self._key_id = key_fingerprint(name, api_key)
-        self._http = ProviderHttp(
-            session, base_url, {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}, timeout
-        )
-
-    @property
-    def rate_key(self) -> str:
-        return self._key_id
+        super().__init__(api_key, name=name)
+        self._http = ProviderHttp(session, base_url, fixed({"Authorization": f"Bearer {api_key}"}), timeout)
 
     def build_payload(self, request: VideoRequest, callback_url: str | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -111,9 +113,7 @@ class RunblobProvider:
             created = GenerationCreated.model_validate(answer.body)
         except ValidationError as exc:
             # It answered 2xx, so a job may exist that we cannot name: never resubmit.
-            raise ProviderError(
-                ErrorKind.PROVIDER_DOWN, "unreadable create answer", maybe_started=True
-            ) from exc
+            raise unreadable_create() from exc
         return SubmitResult(created.generation_id, STATES.get(created.status, ProviderState.PENDING))
 
     async def status(self, provider_job_id: str) -> ProviderUpdate:
@@ -164,3 +164,17 @@ def _error(answer: HttpAnswer) -> ProviderError:
     if "CONTENT_POLICY" in detail:
         return ProviderError(ErrorKind.CONTENT_BLOCKED, detail, status=answer.status)
     return error
+
+
+class RunblobSettings(ProviderSettings):
+    runblob_api_key: SecretStr
+    runblob_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+def _build(settings: ProviderSettings, connection: Connection) -> RunblobProvider:
+    assert isinstance(settings, RunblobSettings)
+    return RunblobProvider(connection.session, settings.runblob_api_key.get_secret_value(),
+                           str(settings.runblob_base_url), timeout=connection.timeout)
+
+
+DESCRIPTOR = ProviderDescriptor("runblob", "runblob (Kling O3)", RunblobSettings, CAPABILITIES, _build)

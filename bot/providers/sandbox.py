@@ -23,11 +23,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import Field
 from yarl import URL
 
 from bot.core.callback_tokens import looks_like_job_id, looks_like_token
 from bot.core.models import VideoRequest
 from bot.providers.base import KeyCheck
+from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
 from bot.providers.runblob import GENERATE_PATH, MODEL_BY_MODE, STATUS_PATH, RunblobProvider
 from bot.web.guards import bearer_matches
 
@@ -89,6 +91,11 @@ class SandboxServer:
         app.router.add_get(PREFIX + STATUS_PATH.format(id="{generation_id}"), self._status)
         app.router.add_get(f"{PREFIX}/media/{CLIP_NAME}", self._clip)
         app.on_cleanup.append(self._close)
+
+    def local_files(self) -> dict[str, Path]:
+        """The clip's URL, read from the package by delivery: the listener on loopback is not a place
+        downloads may go."""
+        return {f"{self.public_base_url}{PREFIX}/media/{CLIP_NAME}": clip_path()}
 
     @property
     def pending_callbacks(self) -> int:
@@ -237,3 +244,26 @@ def own_callback_path(target: URL, base: URL) -> str | None:
 
 def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
+
+
+class SandboxSettings(ProviderSettings):
+    sandbox_pending_seconds: float = Field(4.0, ge=0)
+    sandbox_processing_seconds: float = Field(20.0, ge=0)
+
+
+def _build(settings: ProviderSettings, connection: Connection) -> SandboxProvider:
+    assert isinstance(settings, SandboxSettings)
+    return SandboxProvider(connection.session, connection.listener_url, api_key=connection.own_key,
+                           pending=settings.sandbox_pending_seconds, processing=settings.sandbox_processing_seconds)
+
+
+def _serve(settings: ProviderSettings, connection: Connection) -> SandboxServer:
+    assert isinstance(settings, SandboxSettings)
+    return SandboxServer(pending_seconds=settings.sandbox_pending_seconds,
+                         processing_seconds=settings.sandbox_processing_seconds,
+                         public_base_url=connection.listener_url, api_key=connection.own_key,
+                         external_base_url=connection.public_base_url)
+
+
+DESCRIPTOR = ProviderDescriptor("sandbox", "built-in sandbox (free, simulated)", SandboxSettings,
+                                RunblobProvider.capabilities, _build, serve=_serve)

@@ -8,28 +8,38 @@ COMPLETED its result fetched from a second route that holds the video URL.
 from __future__ import annotations
 
 import email.utils
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from bot.core.models import VideoRequest
 from bot.providers.base import (
     Capabilities,
     ErrorKind,
     KeyCheck,
+    KeyedAdapter,
     MalformedCallback,
     ProviderError,
     ProviderState,
     ProviderUpdate,
     RateLimit,
     SubmitResult,
-    key_fingerprint,
 )
-from bot.providers.http import DEFAULT_TIMEOUT, HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.content import failure_kind, says_blocked
+from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.http import (
+    DEFAULT_TIMEOUT,
+    HttpAnswer,
+    ProviderHttp,
+    detail_text,
+    fixed,
+    redact,
+    status_error,
+    unreadable_create,
+)
 from bot.providers.key_check import probe_status
 
 DEFAULT_BASE_URL = "https://api.segmind.com"
@@ -46,7 +56,6 @@ STATES = {
 }
 
 # Content and RAI blocks come back as an ordinary FAILED; only the error text tells them apart.
-CONTENT_WORDS = re.compile(r"\brai\b|nsfw|content|safety|moderat|policy|blocked|sensitive|violat", re.IGNORECASE)
 # segmind's 429 names the moment the window reopens instead of sending Retry-After.
 RESET_HEADER = "x-rate-limit-reset-at-utc"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".m4v")
@@ -79,7 +88,7 @@ class RequestState(BaseModel):
     error: Any = None
 
 
-class SegmindProvider:
+class SegmindProvider(KeyedAdapter):
     """Adapter for segmind's Kling O3 text-to-video and image-to-video (async v2)."""
 
     name = "segmind"
@@ -89,16 +98,9 @@ class SegmindProvider:
         self, session: aiohttp.ClientSession, api_key: str, base_url: str = DEFAULT_BASE_URL,
         *, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._key = api_key
-        self._key_id = key_fingerprint(self.name, api_key)
+        super().__init__(api_key)
         # segmind rejects a bearer token: the key goes in its own header.
-        self._http = ProviderHttp(
-            session, base_url, {"x-api-key": api_key, "Content-Type": "application/json"}, timeout
-        )
-
-    @property
-    def rate_key(self) -> str:
-        return self._key_id
+        self._http = ProviderHttp(session, base_url, fixed({"x-api-key": api_key}), timeout)
 
     def build_payload(self, request: VideoRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {"prompt": request.prompt}
@@ -125,7 +127,7 @@ class SegmindProvider:
             queued = RequestQueued.model_validate(answer.body)
         except ValidationError as exc:
             # It answered 2xx, so a billable request may exist that we cannot name: never resubmit.
-            raise ProviderError(ErrorKind.PROVIDER_DOWN, "unreadable submit answer", maybe_started=True) from exc
+            raise unreadable_create("submit answer") from exc
         return SubmitResult(queued.request_id, STATES.get(queued.status, ProviderState.PENDING))
 
     async def status(self, provider_job_id: str) -> ProviderUpdate:
@@ -182,7 +184,7 @@ class SegmindProvider:
 
 def _failed(provider_job_id: str, error: Any) -> ProviderUpdate:
     detail = detail_text(error) or None
-    kind = ErrorKind.CONTENT_BLOCKED if detail and CONTENT_WORDS.search(detail) else ErrorKind.GENERATION_FAILED
+    kind = failure_kind(detail)
     return ProviderUpdate(provider_job_id, ProviderState.FAILED, error_kind=kind, error_detail=detail)
 
 
@@ -224,7 +226,7 @@ def _error(answer: HttpAnswer) -> ProviderError:
             ErrorKind.RATE_LIMITED, detail, retryable=True, status=status,
             retry_after=retry_after if retry_after is not None else error.retry_after,
         )
-    if status in (400, 422) and CONTENT_WORDS.search(detail):
+    if status in (400, 422) and says_blocked(detail):
         return ProviderError(ErrorKind.CONTENT_BLOCKED, detail, status=status)
     return status_error(answer, detail)
 
@@ -258,3 +260,17 @@ def _parse_moment(text: str) -> datetime | None:
         except (TypeError, ValueError):
             return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class SegmindSettings(ProviderSettings):
+    segmind_api_key: SecretStr
+    segmind_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+def _build(settings: ProviderSettings, connection: Connection) -> SegmindProvider:
+    assert isinstance(settings, SegmindSettings)
+    return SegmindProvider(connection.session, settings.segmind_api_key.get_secret_value(),
+                           str(settings.segmind_base_url), timeout=connection.timeout)
+
+
+DESCRIPTOR = ProviderDescriptor("segmind", "segmind (Kling O3)", SegmindSettings, CAPABILITIES, _build)

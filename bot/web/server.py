@@ -16,12 +16,12 @@ from pydantic import SecretStr
 from bot.core.callback_tokens import CallbackSigner, looks_like_job_id, looks_like_token
 from bot.core.metrics import Metrics
 from bot.core.models import JobStatus
+from bot.core.ports.provider import MalformedCallback, Provider
+from bot.core.ports.repositories import JobRepository
 from bot.core.tracker import JobTracker, UpdateRejected
-from bot.providers.base import MalformedCallback, Provider
 from bot.web.guards import BodyTooLarge, bearer_matches, json_response, plain_errors, read_body
 from bot.web.job_counts import CachedJobCounts
 from bot.web.metrics_text import render_metrics
-from storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ MEDIA_NAME = re.compile(r"^[0-9a-f]{16}\.mp4$")
 
 @dataclass
 class WebDependencies:
-    store: JobStore
+    store: JobRepository
     tracker: JobTracker
     provider: Provider
     signer: CallbackSigner

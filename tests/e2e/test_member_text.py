@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from bot.core.engine import NOT_STARTED_REASON
 from bot.core.models import Job, JobStatus
 from bot.discord_adapter.errors import NOT_STARTED
-from cogs.video import NOT_STARTED_REASON
 from tests.conftest import runblob_harness
 from tests.e2e.commands import EPHEMERAL, MOD, STRING, add_moderators, opt, private_reply, slash
 from tests.fakes.discord import FakeDiscord

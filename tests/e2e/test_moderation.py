@@ -9,7 +9,7 @@ import pytest
 
 from bot.core.models import JobStatus
 from bot.core.moderation import NOT_A_MODERATOR
-from storage.guild_settings import GuildSettings
+from bot.core.ports.repositories import GuildSettings
 from tests.e2e.commands import (
     BOOLEAN,
     CHANNEL_OPTION,

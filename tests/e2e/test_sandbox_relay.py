@@ -103,7 +103,7 @@ async def test_foreign_callback_urls_are_never_called(
                 assert response.status == 201  # it answers like runblob, but will not call anyone
     await settle(SANDBOX_JOB_TIME + 1.0)  # well past the moment a callback would have gone out
     assert bystander.hits == []
-    assert app.sandbox_server.pending_callbacks == 0  # nothing even waits to be sent
+    assert app.built_in.pending_callbacks == 0  # nothing even waits to be sent
     ignored = [r for r in caplog.records if "ignored a callback URL" in r.getMessage()]
     assert [r.levelno for r in ignored][:1] == [logging.INFO]
     assert sum(r.levelno == logging.INFO for r in ignored) == 1
@@ -135,7 +135,7 @@ async def test_the_sandbox_flow_completes_by_its_own_callback(sandbox_bot: BotHa
 
 async def test_too_many_pending_callbacks_answer_429(sandbox_bot: BotHarness) -> None:
     app = sandbox_bot.running
-    app.sandbox_server.max_pending_callbacks = 2
+    app.built_in.max_pending_callbacks = 2
     own = f"{app.listener_url}{app.signer.path('sandbox', '0123456789abcdef')}"
     statuses = []
     async with aiohttp.ClientSession() as session:
@@ -146,4 +146,4 @@ async def test_too_many_pending_callbacks_answer_429(sandbox_bot: BotHarness) ->
                 last = await response.json()
     assert statuses == [201, 201, 429]
     assert last == {"detail": "Too many requests"}
-    assert app.sandbox_server.pending_callbacks == 2
+    assert app.built_in.pending_callbacks == 2

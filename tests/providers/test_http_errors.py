@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from bot.providers.base import ErrorKind, ProviderError
-from bot.providers.http import HttpAnswer, ProviderHttp, detail_text, redact, status_error
+from bot.providers.http import HttpAnswer, ProviderHttp, detail_text, fixed, redact, status_error
 from tests.providers import SHORT_TIMEOUT, TEST_TIMEOUT, closed_base_url
 
 
@@ -53,8 +53,10 @@ async def server() -> AsyncIterator[str]:
 
 # -- ProviderHttp -------------------------------------------------------------------------------------
 async def test_json_headers_and_body(session: aiohttp.ClientSession, server: str) -> None:
-    http = ProviderHttp(session, server + "/", {"Authorization": "Bearer a"}, TEST_TIMEOUT)
-    http.set_header("Authorization", "Bearer b")
+    tokens = iter(["Bearer a", "Bearer b"])  # headers are asked for on every request (Kling's JWT renews)
+    http = ProviderHttp(session, server + "/", lambda: {"Authorization": next(tokens)}, TEST_TIMEOUT)
+    first = await http.request("POST", "/echo", json_body={"x": 1})
+    assert first.body == {"auth": "Bearer a", "body": {"x": 1}}
     answer = await http.request("POST", "/echo", json_body={"x": 1})
     assert answer.ok and answer.status == 200
     assert answer.body == {"auth": "Bearer b", "body": {"x": 1}}
@@ -62,7 +64,7 @@ async def test_json_headers_and_body(session: aiohttp.ClientSession, server: str
 
 
 async def test_non_json_and_empty_bodies(session: aiohttp.ClientSession, server: str) -> None:
-    http = ProviderHttp(session, server, {}, TEST_TIMEOUT)
+    http = ProviderHttp(session, server, fixed({}), TEST_TIMEOUT)
     text = await http.request("GET", "/text")
     assert (text.ok, text.status, text.body) == (False, 502, "<html>oops</html>")
     empty = await http.request("GET", "/empty")
@@ -70,7 +72,7 @@ async def test_non_json_and_empty_bodies(session: aiohttp.ClientSession, server:
 
 
 async def test_refused_connection_is_retryable_and_started_nothing(session: aiohttp.ClientSession) -> None:
-    http = ProviderHttp(session, closed_base_url(), {}, TEST_TIMEOUT)
+    http = ProviderHttp(session, closed_base_url(), fixed({}), TEST_TIMEOUT)
     with pytest.raises(ProviderError) as caught:
         await http.request("POST", "/anything", json_body={})
     assert (caught.value.kind, caught.value.retryable, caught.value.maybe_started) == (
@@ -79,7 +81,7 @@ async def test_refused_connection_is_retryable_and_started_nothing(session: aioh
 
 
 async def test_timeout_after_sending_may_have_started(session: aiohttp.ClientSession, server: str) -> None:
-    http = ProviderHttp(session, server, {}, SHORT_TIMEOUT)
+    http = ProviderHttp(session, server, fixed({}), SHORT_TIMEOUT)
     with pytest.raises(ProviderError) as caught:
         await http.request("POST", "/slow", json_body={})
     assert (caught.value.kind, caught.value.retryable, caught.value.maybe_started) == (
@@ -95,7 +97,7 @@ async def test_dropped_connection_may_have_started(session: aiohttp.ClientSessio
     listener = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     try:
-        http = ProviderHttp(session, f"http://127.0.0.1:{port}", {}, TEST_TIMEOUT)
+        http = ProviderHttp(session, f"http://127.0.0.1:{port}", fixed({}), TEST_TIMEOUT)
         with pytest.raises(ProviderError) as caught:
             await http.request("POST", "/x", json_body={})
         assert caught.value.retryable and caught.value.maybe_started
@@ -115,14 +117,14 @@ class _RaisingSession:
 
 
 async def test_connect_timeout_started_nothing() -> None:
-    http = ProviderHttp(_RaisingSession(aiohttp.ConnectionTimeoutError("connect")), "http://x", {})  # type: ignore[arg-type]
+    http = ProviderHttp(_RaisingSession(aiohttp.ConnectionTimeoutError("connect")), "http://x", fixed({}))  # type: ignore[arg-type]
     with pytest.raises(ProviderError) as caught:
         await http.request("GET", "/")
     assert caught.value.retryable and not caught.value.maybe_started
 
 
 async def test_no_header_value_leaks_into_transport_errors(session: aiohttp.ClientSession) -> None:
-    http = ProviderHttp(session, closed_base_url(), {"Authorization": "Bearer sk-very-secret"}, TEST_TIMEOUT)
+    http = ProviderHttp(session, closed_base_url(), fixed({"Authorization": "Bearer sk-very-secret"}), TEST_TIMEOUT)
     with pytest.raises(ProviderError) as caught:
         await http.request("GET", "/")
     assert "sk-very-secret" not in str(caught.value)

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from bot import cli
-from bot.config import QuotaPeriod
 from bot.core.clock import SystemClock
 from bot.core.models import JobStatus
 from bot.core.moderation import ModerationService
-from bot.core.quotas import Balance, QuotaPolicy, QuotaService
+from bot.core.ports.repositories import LedgerKind
+from bot.core.quotas import Balance, QuotaPeriod, QuotaPolicy, QuotaService
 from storage.database import Database, migrations
 from storage.guild_settings import GuildSettingsStore
-from storage.quotas import LedgerKind, QuotaStore
+from storage.quotas import QuotaStore
 from tests.admin_cli import cli_env, hours_ago, make_job, run_cli, seed, settings_env
 
 NEWEST = migrations()[-1][0]
@@ -193,9 +193,8 @@ async def test_grant_shows_up_in_the_balance(tmp_path: Path, database: Path) -> 
 async def member_balance(database_path: Path, guild_id: int, user_id: int) -> Balance:
     database = await Database.open(database_path)
     try:
-        guilds = GuildSettingsStore(database)
         service = QuotaService(
-            database=database, store=QuotaStore(database), guilds=guilds, moderation=ModerationService(guilds),
+            store=QuotaStore(database), moderation=ModerationService(GuildSettingsStore(database)),
             policy=QuotaPolicy(default_user_quota=60, default_guild_pool=0, period=QuotaPeriod.DAY,
                                multipliers={"std": 1}, max_active_jobs=2),
             clock=SystemClock(),

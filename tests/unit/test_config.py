@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, ProviderName, load_settings
+from bot.config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def test_missing_token_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
 def test_missing_provider_key_names_the_variable(tmp_path: Path) -> None:
     result = run_bot({"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x", "KLING_PROVIDER": "runblob"}, tmp_path)
     assert result.returncode == 2
-    assert "RUNBLOB_API_KEY is required when KLING_PROVIDER=runblob" in result.stderr
+    assert "RUNBLOB_API_KEY: is required when KLING_PROVIDER=runblob" in result.stderr
 
 
 def test_malformed_value_names_the_variable(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\nQUOTA_PERIOD=week\n")
     settings = load_settings()
     assert settings.discord_token.get_secret_value() == "from-file"
-    assert settings.kling_provider is ProviderName.SANDBOX
+    assert settings.kling_provider == "sandbox"
     assert "from-file" not in repr(settings)
 
 

@@ -12,8 +12,8 @@ from bot.core.dispatcher import Dispatcher, worth_showing
 from bot.core.lifecycle import JobLifecycle
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus, VideoRequest
+from bot.core.ports.provider import Capabilities, ProviderUpdate, RateLimit, SubmitResult
 from bot.core.slots import ProviderSlots
-from bot.providers.base import Capabilities, ProviderUpdate, RateLimit, SubmitResult
 from storage.database import Database
 from storage.jobs import JobStore
 from tests.clock import FakeClock

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core.models import Job, JobStatus, VideoRequest
+from bot.core.ports.repositories import LedgerEntry, LedgerKind
 from bot.core.quotas import HistoryPage
 from bot.discord_adapter import render, render_quotas
 from bot.discord_adapter.text import (
@@ -24,7 +25,6 @@ from bot.discord_adapter.text import (
     join_within,
 )
 from cogs.moderation import blocklist_page
-from storage.quotas import LedgerEntry, LedgerKind
 
 MARKDOWN = set("*_~|`[]\\")
 ATTACK = "[Claim Nitro](https://evil.example) **bold** __under__ ||spoiler|| `code` ~~gone~~ @everyone <@&123>"

@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from bot.config import QuotaPeriod
 from bot.core.errors import NotAllowed, QuotaExceeded, UserFacingError
-from bot.core.jobs import JobService, Submission
+from bot.core.jobs import JobIntake, Submission
 from bot.core.lifecycle import JobLifecycle
 from bot.core.models import Job, JobStatus, VideoRequest
 from bot.core.moderation import Actor, ModerationService
-from bot.core.quotas import QuotaPolicy, QuotaService, job_cost, period_at, wait_words
-from bot.providers.base import Capabilities, RateLimit
+from bot.core.ports.provider import Capabilities, RateLimit
+from bot.core.ports.repositories import LedgerKind
+from bot.core.quotas import QuotaPeriod, QuotaPolicy, QuotaService, job_cost, period_at, wait_words
 from storage.database import Database
 from storage.guild_settings import GuildSettingsStore
 from storage.jobs import JobStore
-from storage.quotas import LedgerKind, QuotaStore
+from storage.quotas import QuotaStore
 from tests.clock import FakeClock
 
 GUILD = 1
@@ -43,7 +43,7 @@ class World:
     store: JobStore
     quotas: QuotaService
     moderation: ModerationService
-    jobs: JobService
+    jobs: JobIntake
     lifecycle: JobLifecycle
 
     async def video(self, user: int = ALICE, duration: int = 5, mode: str = "std", prompt: str = "a fox") -> Job:
@@ -67,11 +67,11 @@ async def make_world(tmp_path: Path, clock: FakeClock | None = None, **policy: A
     values: dict[str, Any] = {"default_user_quota": 60, "default_guild_pool": 0, "period": QuotaPeriod.DAY,
                               "multipliers": {"std": 1, "pro": 2, "4k": 4}, "max_active_jobs": 100}
     values.update(policy)
-    quotas = QuotaService(database=database, store=QuotaStore(database), guilds=guilds, moderation=moderation,
-                          policy=QuotaPolicy(**values), clock=clock)
-    jobs = JobService(store=store, dispatcher=None, capabilities=CAPS, provider_name="runblob",  # type: ignore[arg-type]
-                      clock=clock, database=database, quotas=quotas, moderation=moderation)
-    lifecycle = JobLifecycle(store, SilentPublisher(), clock, refunder=quotas)
+    quotas = QuotaService(store=QuotaStore(database), moderation=moderation, policy=QuotaPolicy(**values),
+                          clock=clock)
+    jobs = JobIntake(store=store, capabilities=CAPS, provider_name="runblob", clock=clock, quotas=quotas,
+                     moderation=moderation)
+    lifecycle = JobLifecycle(store, SilentPublisher(), clock)
     return World(database, clock, store, quotas, moderation, jobs, lifecycle)
 
 
@@ -312,7 +312,7 @@ async def test_every_change_is_in_the_ledger_with_who_made_it(world: World) -> N
         ("reserve", ALICE, ALICE, 5), ("refund", ALICE, None, 5), ("limit", ALICE, MOD, 40),
         ("grant", ALICE, MOD, 3), ("reset", ALICE, MOD, 0), ("pool", None, MOD, 500), ("default", None, MOD, 20),
     ]
-    page = await world.quotas.history(GUILD)
+    page = await world.quotas.history(moderator())
     assert [e.kind for e in page.entries][:2] == [LedgerKind.DEFAULT, LedgerKind.POOL]  # newest first
 
 
@@ -320,11 +320,11 @@ async def test_history_is_paginated(world: World) -> None:
     for _ in range(23):
         await world.quotas.grant(moderator(), BOB, 1)
     await world.quotas.grant(moderator(), ALICE, 1)
-    first = await world.quotas.history(GUILD, page=1)
+    first = await world.quotas.history(moderator(), page=1)
     assert (first.page, first.pages, first.total, len(first.entries)) == (1, 3, 24, 10)
-    last = await world.quotas.history(GUILD, page=99)
+    last = await world.quotas.history(moderator(), page=99)
     assert (last.page, len(last.entries)) == (3, 4)
-    only_alice = await world.quotas.history(GUILD, ALICE)
+    only_alice = await world.quotas.history(moderator(), ALICE)
     assert only_alice.total == 1 and only_alice.entries[0].user_id == ALICE
 
 
@@ -490,10 +490,10 @@ async def test_no_ceiling_means_none(world: World) -> None:
 
 
 def test_the_policy_reads_the_ceilings_from_the_settings() -> None:
-    from bot.config import load_settings
+    from bot.config import load_settings, quota_policy
 
     settings = load_settings(discord_token="t", guild_credit_ceiling=300, total_credit_ceiling=1000)
-    policy = QuotaPolicy.from_settings(settings)
+    policy = quota_policy(settings)
     assert (policy.guild_ceiling, policy.total_ceiling) == (300, 1000)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bot.core.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge
+from bot.core.ports.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge
 from bot.downloads import AddressPolicy, SafeVideoSource
 from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.provider_base import fake_video

@@ -1,0 +1,251 @@
+"""The job engine: one owner for a job's whole path.
+
+    submit -> intake (validate, rules, charge) -> status message -> dispatcher (fair queue) -> provider
+    callback or poll -> tracker (the one update path) -> delivery -> publisher
+
+It builds the dispatcher, tracker, delivery and lifecycle from the ports it is given, and is what the edges
+call: a cog calls one method (`submit`, `cancel`, `recent`, ...), the HTTP listener hands callbacks to
+`tracker`, the application calls `recover`, `run`, `drain` and `close`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core.background import BackgroundTasks
+from bot.core.clock import Clock
+from bot.core.delivery import POST_RETRY_DELAYS, Delivery
+from bot.core.dispatcher import Dispatcher
+from bot.core.errors import InvalidRequest, NotAllowed
+from bot.core.jobs import JobIntake, Submission
+from bot.core.lifecycle import JobLifecycle
+from bot.core.media_archive import MediaArchive
+from bot.core.metrics import Metrics
+from bot.core.models import Job, JobStatus
+from bot.core.moderation import Actor, ModerationService
+from bot.core.ports.provider import Provider
+from bot.core.ports.publisher import Publisher
+from bot.core.ports.repositories import JobRepository
+from bot.core.ports.video_source import VideoSource
+from bot.core.quotas import QuotaService
+from bot.core.ratelimit import RateLimiters
+from bot.core.schedule import poll_delay
+from bot.core.slots import ProviderSlots
+from bot.core.tracker import JobTracker, PollSchedule
+
+log = logging.getLogger(__name__)
+
+UNCERTAIN_AFTER_RESTART = (
+    "The bot restarted while sending this job, so it cannot tell whether the provider started it. "
+    "It was not sent again, to avoid paying twice; your credits were refunded."
+)
+NOT_STARTED_REASON = "Not started: Discord did not take the status message. Your credits were refunded."
+ALREADY_AT_PROVIDER = (
+    "This video is already with the provider, and no provider can stop a video once it has started. "
+    "It will be posted when it is ready."
+)
+NOT_YOURS = "Only the member who asked for this video, or a moderator, can cancel it."
+
+# Shows a new job's public status message (the queue position it should show, None: going out at once) and
+# returns the message's id (None when the edge cannot tell). Raises when the message could not be shown.
+ShowStatus = Callable[[Job, int | None], Awaitable[int | None]]
+
+
+class JobNotStarted(Exception):
+    """The job was accepted but its status message could not be shown, so it was failed before it was
+    queued: never sent to the provider. `refunded` is False only when even the refund failed."""
+
+    def __init__(self, job: Job, *, refunded: bool) -> None:
+        super().__init__(f"job {job.id} not started")
+        self.job = job
+        self.refunded = refunded
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    max_concurrent_jobs: int
+    job_timeout_seconds: float
+    poll_rate_per_minute: int | None  # None: the provider's documented limit
+    work_dir: Path  # scratch space for downloads
+    poll_schedule: PollSchedule = poll_delay
+    delivery_retry_delays: tuple[float, ...] = POST_RETRY_DELAYS
+
+
+class JobEngine:
+    def __init__(
+        self, *, provider: Provider, store: JobRepository, quotas: QuotaService, moderation: ModerationService,
+        publisher: Publisher, video_source: VideoSource, archive: MediaArchive | None, clock: Clock,
+        metrics: Metrics, settings: EngineSettings, callback_url: Callable[[Job], str | None],
+    ) -> None:
+        self.provider = provider
+        self.store = store
+        self.quotas = quotas
+        self.moderation = moderation
+        self.publisher = publisher
+        self.clock = clock
+        self.callback_url = callback_url
+        rate = provider.capabilities.rate_limit
+        calls, per_seconds = ((settings.poll_rate_per_minute, 60.0) if settings.poll_rate_per_minute
+                              else (rate.calls, rate.per_seconds))
+        limiter = RateLimiters(clock).for_key(provider.rate_key, calls, per_seconds)
+        self.lifecycle = JobLifecycle(store, publisher, clock)
+        self.slots = ProviderSlots(settings.max_concurrent_jobs)
+        self.delivery = Delivery(
+            lifecycle=self.lifecycle, publisher=publisher, source=video_source, clock=clock, metrics=metrics,
+            work_dir=settings.work_dir, archive=archive, retry_delays=settings.delivery_retry_delays,
+        )
+        self.tracker = JobTracker(
+            provider=provider, lifecycle=self.lifecycle, delivery=self.delivery, slots=self.slots, limiter=limiter,
+            clock=clock, metrics=metrics, timeout_seconds=settings.job_timeout_seconds,
+            schedule=settings.poll_schedule,
+        )
+        self.dispatcher = Dispatcher(
+            provider=provider, lifecycle=self.lifecycle, tracker=self.tracker, slots=self.slots, clock=clock,
+            metrics=metrics, callback_url=callback_url, give_up_after=settings.job_timeout_seconds,
+            submit_limiter=limiter if rate.includes_submit else None,
+        )
+        self.intake = JobIntake(store=store, capabilities=provider.capabilities, provider_name=provider.name,
+                                clock=clock, quotas=quotas, moderation=moderation)
+
+    # -- a member's job ---------------------------------------------------------------------------------
+    async def submit(self, submission: Submission, show_status: ShowStatus) -> Job:
+        """Accept (or refuse with a UserFacingError: nothing charged), show the public status message, and
+        only then queue the job, so a job whose message could not be shown is refunded and never reaches
+        the provider (JobNotStarted). All of it happens before any provider call."""
+        job = await self.intake.accept(submission)  # charged from here on
+        position = self._expected_position()
+        try:
+            message_id = await show_status(job, position)
+        except Exception:
+            log.warning("job %s: the status message could not be shown; the job is not started", job.id,
+                        exc_info=True)
+            raise JobNotStarted(job, refunded=await self._abandon(job)) from None
+        if message_id is not None:
+            await self._attach_status_message(job, message_id)
+        try:
+            await self._queue(job, shown_position=position)
+        except Exception:  # the member sees a queued job, which is true: recover() queues it at the next start
+            log.exception("job %s: could not be queued now; it is queued again at the next start", job.id)
+        return job
+
+    async def resubmit(self, job_id: str, show_status: ShowStatus, *, user_id: int, channel_id: int,
+                       prompt: str | None = None) -> Job:
+        """An earlier job's settings again, for whoever asks (charged to them), with a new prompt when given:
+        Re-roll and Remix. Like `submit`, with UserFacingError when the earlier job is unknown."""
+        earlier = await self.get(job_id)
+        submission = self.intake.resubmission(earlier, user_id=user_id, channel_id=channel_id or earlier.channel_id,
+                                              prompt=prompt)
+        return await self.submit(submission, show_status)
+
+    async def get(self, job_id: str) -> Job:
+        """A job by id; InvalidRequest (shown to the member) when the bot no longer knows it."""
+        job = await self.store.get(job_id)
+        if job is None:
+            raise InvalidRequest("That video is no longer known to the bot.")
+        return job
+
+    async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        return await self.store.recent_for_user(guild_id, user_id, limit)
+
+    async def cancel(self, job_id: str, actor: Actor) -> Job:
+        """Cancel a queued job: out of the queue, refunded, never submitted. Its requester or a moderator
+        may; a job already at the provider cannot be stopped (raises NotAllowed saying so)."""
+        job = await self.get(job_id)
+        if job.guild_id != actor.guild_id:
+            raise NotAllowed("That video belongs to another server.")
+        if job.user_id != actor.user_id and not await self.moderation.is_moderator(actor):
+            raise NotAllowed(NOT_YOURS)
+        # Only a job still in the queue is safe to cancel: once the dispatcher has taken it, a submit may be
+        # on the wire, and cancelling then could leave a paid video nobody tracks.
+        if job.status is not JobStatus.QUEUED or not self.dispatcher.withdraw(job_id):
+            raise NotAllowed(ALREADY_AT_PROVIDER if job.status is not JobStatus.FAILED
+                             else "This video had already stopped.")
+        failed = await self.lifecycle.fail(job_id, JobStatus.QUEUED, f"Cancelled by <@{actor.user_id}> before it "
+                                           "was sent to the provider. The credits were refunded.",
+                                           detail=f"cancelled by {actor.user_id}")
+        if failed is None:  # cannot happen while it was in the queue; said plainly if it ever does
+            raise NotAllowed("This video had already moved on and could not be cancelled.")
+        return failed
+
+    def _expected_position(self) -> int | None:
+        """The queue position a job accepted now will most likely get (None: it goes out at once), for its
+        status message, which is shown before the job is queued: the dispatcher's rule, job at the back."""
+        position = len(self.dispatcher.queue) + 1
+        return position if position > self.slots.limit - self.slots.in_use else None
+
+    async def _queue(self, job: Job, *, shown_position: int | None) -> None:
+        position = self.dispatcher.enqueue(job)
+        if position is not None and position != shown_position:
+            await self.publisher.show_status(job, queue_position=position)
+
+    async def _abandon(self, job: Job) -> bool:
+        """Fail a charged job that was never queued, refunding it; False when even that failed."""
+        try:
+            await self.lifecycle.fail(job.id, JobStatus.QUEUED, NOT_STARTED_REASON,
+                                      detail=f"not started: {NOT_STARTED_REASON}")
+        except Exception:
+            log.exception("job %s: could not refund a job that was never started", job.id)
+            return False
+        return True
+
+    async def _attach_status_message(self, job: Job, message_id: int) -> None:
+        """Remember where the job's status is shown; a job that moved on meanwhile is shown as it is now."""
+        job.status_message_id = message_id
+        await self.store.update(job.id, self.clock.now(), status_message_id=message_id)
+        current = await self.store.get(job.id)
+        if current is not None and current.status is not JobStatus.QUEUED:
+            await self.lifecycle.announce(current)
+
+    # -- the bot's own life -------------------------------------------------------------------------------
+    async def recover(self) -> dict[str, int]:
+        """Pick up where the last run stopped: nothing in flight is lost, nothing is sent twice. Returns
+        how many jobs went which way."""
+        unfinished = await self.store.with_status(
+            (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.PROCESSING, JobStatus.COMPLETED)
+        )
+        counts = {"queued": 0, "tracking": 0, "delivering": 0, "uncertain": 0, "cancelled": 0}
+        for job in unfinished:
+            if job.status is JobStatus.COMPLETED:
+                counts["delivering"] += 1  # the video exists, whichever provider made it
+                self.delivery.schedule(job)
+            elif job.provider != self.provider.name:
+                counts["cancelled"] += 1
+                await self.lifecycle.fail(job.id, job.status, f"The server switched video providers from "
+                                          f"{job.provider} to {self.provider.name}; this job was cancelled.")
+            elif job.status is JobStatus.QUEUED and job.submitting_since is not None:
+                counts["uncertain"] += 1
+                await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_AFTER_RESTART,
+                                          detail="needs reconciliation: restarted during submit",
+                                          submitting_since=None)
+            elif job.status is JobStatus.QUEUED:
+                counts["queued"] += 1
+                self.dispatcher.enqueue(job)
+            else:
+                counts["tracking"] += 1
+                self.dispatcher.resumed_at_provider(job)
+                self.tracker.track(job, callback_expected=self.callback_url(job) is not None, resumed=True)
+        if unfinished:
+            log.info("resumed unfinished jobs: %s", counts)
+        await self.quotas.refund_missed()  # failed before a stop, with the refund not yet written
+        return counts
+
+    def run(self, background: BackgroundTasks) -> None:
+        """Start the engine's loops, watched by `background`."""
+        background.start("dispatcher", self.dispatcher.run())
+        background.start("poll-loop", self.tracker.run())
+
+    async def drain(self, grace: float) -> int:
+        """The first part of a graceful stop: refuse new jobs, and give submits on the wire up to `grace`
+        seconds to be answered and recorded. Returns how many were still unanswered."""
+        self.intake.stop_accepting()
+        return await self.dispatcher.drain(grace)
+
+    async def close(self) -> None:
+        for part in (self.dispatcher, self.tracker, self.delivery):
+            try:
+                await part.close()
+            except Exception:
+                log.exception("closing the job engine's %s failed", part.__class__.__name__)

@@ -1,0 +1,202 @@
+"""What the core needs from a database, and the records it reads and writes. `storage/` implements these
+protocols (SQLite today); the core never sees a connection, a cursor or SQL.
+
+Every method is one unit of work: it runs in one transaction, all or nothing. Where a decision of the
+core must be taken inside a transaction (whether a job's charge fits, given what the same transaction
+reads), the core hands the repository a pure function to call there: `Charge.entry` decides, the
+repository reads and writes around it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.core.models import Job, JobStatus
+
+
+# -- records -------------------------------------------------------------------------------------------
+class LedgerKind(enum.StrEnum):
+    RESERVE = "reserve"
+    REFUND = "refund"
+    GRANT = "grant"
+    RESET = "reset"
+    LIMIT = "limit"
+    POOL = "pool"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One credit change. Balances are sums over these; nothing else counts credits."""
+
+    kind: LedgerKind
+    guild_id: int
+    period: str  # the start of the quota period, as an ISO date
+    at: datetime
+    user_id: int | None = None
+    actor_id: int | None = None  # None: the bot itself
+    amount: int | None = None
+    job_id: str | None = None
+    detail: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A member's and their server's standing in one period, as stored."""
+
+    used: int
+    granted: int
+    pool_used: int
+    member_limit: int | None  # None: the server default applies
+    pool_limit: int | None  # None: the operator's default
+    default_quota: int | None  # None: the operator's default
+    active_jobs: int
+    total_used: int = 0  # every server together, for the operator's total ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """What a server's moderators chose. None: the operator's default from the environment."""
+
+    guild_id: int
+    pool_limit: int | None = None
+    default_quota: int | None = None
+    mod_role_id: int | None = None
+    blocked_words: tuple[str, ...] = ()
+    video_channels: tuple[int, ...] = ()  # empty: /video works in every channel
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    job_id: str
+    at: datetime
+    kind: str
+    from_status: JobStatus | None
+    to_status: JobStatus | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one prune of finished jobs removed."""
+
+    jobs: int
+    events: int
+
+
+class Charge(Protocol):
+    """A job's charge, decided inside the transaction that inserts the job."""
+
+    @property
+    def period(self) -> str:
+        """The quota period whose usage the decision needs."""
+        ...
+
+    def entry(self, usage: Usage) -> LedgerEntry:
+        """The ledger row that charges the job, given the usage read in the same transaction (the job
+        itself not yet counted). Raises a UserFacingError to refuse: the insert is then rolled back."""
+        ...
+
+
+# -- repositories ----------------------------------------------------------------------------------------
+class JobRepository(Protocol):
+    """Jobs and their event log. Status changes are conditional on the expected current status, so two
+    paths racing to move one job (a callback and a poll, say) cannot both win."""
+
+    async def insert(self, job: Job, charge: Charge | None = None) -> None:
+        """Insert a job and its first event, with its charge when given (all or nothing)."""
+        ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def transition(self, job_id: str, expected: JobStatus | Sequence[JobStatus], new: JobStatus,
+                         at: datetime, *, detail: str | None = None, **fields: Any) -> Job | None:
+        """Move a job from one of `expected` to `new` with `fields`; None when it was not in `expected`."""
+        ...
+
+    async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], at: datetime, *, reason: str,
+                   detail: str, **fields: Any) -> tuple[Job, int | None] | None:
+        """Move a job to FAILED and refund its charge in the same transaction (once per job, ever).
+        Returns the job and the credits refunded (None: nothing to refund), or None when the job was not
+        in `expected`."""
+        ...
+
+    async def update(self, job_id: str, at: datetime, **fields: Any) -> None:
+        """Set fields that are not the status (message ids, attempts, errors)."""
+        ...
+
+    async def record_event(self, job_id: str, at: datetime, kind: str, detail: str | None = None) -> None: ...
+
+    async def with_status(self, statuses: Iterable[JobStatus]) -> list[Job]: ...
+
+    async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]: ...
+
+    async def count_by_status(self) -> dict[JobStatus, int]: ...
+
+    async def events(self, job_id: str) -> list[JobEvent]: ...
+
+    async def prune_finished(self, updated_before: datetime, limit: int) -> Pruned:
+        """Remove up to `limit` finished jobs last updated before then, with their events (not the ledger)."""
+        ...
+
+
+class QuotaRepository(Protocol):
+    """The credit ledger, per-member limits and the server-wide settings that go with a ledger row."""
+
+    async def usage(self, guild_id: int, user_id: int, period: str) -> Usage: ...
+
+    async def append(self, entry: LedgerEntry) -> bool:
+        """Add a ledger row; False when the job already has a row of this kind."""
+        ...
+
+    async def set_member_limit(self, entry: LedgerEntry, describe_previous: Callable[[int | None], str]) -> None:
+        """Set `entry.user_id`'s own limit to `entry.amount` and write `entry`, its detail from the previous
+        limit (None: the server default applied)."""
+        ...
+
+    async def reset_member(self, entry: LedgerEntry) -> int:
+        """Clear what `entry.user_id` used in `entry.period`; writes `entry` with the amount cleared and
+        returns it."""
+        ...
+
+    async def set_pool_limit(self, entry: LedgerEntry) -> None:
+        """Set the server's pool to `entry.amount` and write `entry`."""
+        ...
+
+    async def set_default_quota(self, entry: LedgerEntry) -> None:
+        """Set the server's default member limit to `entry.amount` and write `entry`."""
+        ...
+
+    async def refund(self, job_id: str, at: datetime, detail: str | None) -> int | None:
+        """Give a job's charge back, into the period it was charged in, once; None: nothing to refund."""
+        ...
+
+    async def failed_without_refund(self) -> list[str]:
+        """Jobs that failed and were charged but never refunded (the bot stopped in between)."""
+        ...
+
+    async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int
+                      ) -> tuple[list[LedgerEntry], int]:
+        """A page of the ledger, newest first, and the number of rows in all."""
+        ...
+
+
+class GuildSettingsRepository(Protocol):
+    async def get(self, guild_id: int) -> GuildSettings: ...
+
+    async def set_mod_role(self, guild_id: int, role_id: int | None) -> None: ...
+
+    async def add_blocked_word(self, guild_id: int, word: str) -> bool:
+        """False when the word was already on the list."""
+        ...
+
+    async def remove_blocked_word(self, guild_id: int, word: str) -> bool: ...
+
+    async def add_video_channel(self, guild_id: int, channel_id: int) -> bool: ...
+
+    async def remove_video_channel(self, guild_id: int, channel_id: int) -> bool: ...
