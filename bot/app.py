@@ -84,9 +84,12 @@ class Application:
         local_host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
         self.listener_url = f"http://{local_host}:{port}"
 
-        connection = connection_for(settings, self.session, listener_url=self.listener_url, own_key=self.sandbox_key)
-        self.provider = build_provider(settings, connection)
-        self.built_in = built_in_service(settings, connection)  # the sandbox, served by the listener below
+        connection = connection_for(self.session, timeout_seconds=settings.provider_timeout_seconds,
+                                    listener_url=self.listener_url, public_base_url=settings.public_url(""),
+                                    own_key=self.sandbox_key)
+        self.provider = build_provider(settings.provider, settings.provider_settings, connection)
+        # A provider the bot serves itself (the sandbox), on the listener below.
+        self.built_in = built_in_service(settings.provider, settings.provider_settings, connection)
         caps = self.provider.capabilities
 
         self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout)

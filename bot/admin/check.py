@@ -62,8 +62,9 @@ async def _provider(settings: Settings) -> bool:
     what = f"provider key ({settings.kling_provider})"
     async with aiohttp.ClientSession() as session:
         # The listener and sandbox key only matter to a running bot; the sandbox checks nothing.
-        provider = build_provider(settings, connection_for(settings, session, listener_url="http://127.0.0.1",
-                                                                       own_key="unused"))
+        connection = connection_for(session, timeout_seconds=settings.provider_timeout_seconds,
+                                    listener_url="http://127.0.0.1", public_base_url=None, own_key="unused")
+        provider = build_provider(settings.provider, settings.provider_settings, connection)
         try:
             result = await provider.check_key()
         except Exception as error:  # an adapter bug must still give one readable line
