@@ -16,7 +16,7 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from bot.providers.base import ErrorKind, ProviderError
 from bot.providers.content import says_blocked
-from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.descriptor import ProviderDescriptor, ProviderSettings, build_with_key
 from bot.providers.http import (
     DEFAULT_TIMEOUT,
     HttpAnswer,
@@ -89,10 +89,5 @@ class CometapiSettings(ProviderSettings):
     cometapi_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
 
 
-def _build(settings: ProviderSettings, connection: Connection) -> CometapiProvider:
-    assert isinstance(settings, CometapiSettings)
-    return CometapiProvider(connection.session, settings.cometapi_key.get_secret_value(),
-                            str(settings.cometapi_base_url), timeout=connection.timeout)
-
-
-DESCRIPTOR = ProviderDescriptor("cometapi", "cometapi (Kling v3)", CometapiSettings, CAPABILITIES, _build)
+DESCRIPTOR = ProviderDescriptor("cometapi", "cometapi (Kling v3)", CometapiSettings, CAPABILITIES,
+                                build_with_key(CometapiProvider, "cometapi_key", "cometapi_base_url"))

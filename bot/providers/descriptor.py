@@ -69,3 +69,17 @@ class ProviderDescriptor:
     def secret_settings(self) -> list[str]:
         return [name for name, field in self.settings.model_fields.items()
                 if field.annotation is SecretStr or field.annotation == SecretStr | None]
+
+
+def build_with_key(adapter: Callable[..., Provider], key_field: str, url_field: str
+                   ) -> Callable[[ProviderSettings, Connection], Provider]:
+    """The build step of an adapter made as `adapter(session, api_key, base_url, timeout=...)`, from the
+    settings fields that hold its key and base URL."""
+
+    def build(settings: ProviderSettings, connection: Connection) -> Provider:
+        key = getattr(settings, key_field)
+        assert isinstance(key, SecretStr), f"{key_field} is not a secret"
+        return adapter(connection.session, key.get_secret_value(), str(getattr(settings, url_field)),
+                       timeout=connection.timeout)
+
+    return build

@@ -25,7 +25,7 @@ from bot.providers.base import (
     SubmitResult,
 )
 from bot.providers.content import failure_kind, says_blocked
-from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.descriptor import ProviderDescriptor, ProviderSettings, build_with_key
 from bot.providers.http import (
     DEFAULT_TIMEOUT,
     HttpAnswer,
@@ -229,10 +229,5 @@ class RunbaseSettings(ProviderSettings):
     runbase_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
 
 
-def _build(settings: ProviderSettings, connection: Connection) -> RunbaseProvider:
-    assert isinstance(settings, RunbaseSettings)
-    return RunbaseProvider(connection.session, settings.runbase_api_key.get_secret_value(),
-                           str(settings.runbase_base_url), timeout=connection.timeout)
-
-
-DESCRIPTOR = ProviderDescriptor("runbase", "runbase (Kling 3.0)", RunbaseSettings, CAPABILITIES, _build)
+DESCRIPTOR = ProviderDescriptor("runbase", "runbase (Kling 3.0)", RunbaseSettings, CAPABILITIES,
+                                build_with_key(RunbaseProvider, "runbase_api_key", "runbase_base_url"))

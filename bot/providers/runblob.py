@@ -20,7 +20,7 @@ from bot.providers.base import (
     RateLimit,
     SubmitResult,
 )
-from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.descriptor import ProviderDescriptor, ProviderSettings, build_with_key
 from bot.providers.http import (
     DEFAULT_TIMEOUT,
     HttpAnswer,
@@ -171,10 +171,5 @@ class RunblobSettings(ProviderSettings):
     runblob_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
 
 
-def _build(settings: ProviderSettings, connection: Connection) -> RunblobProvider:
-    assert isinstance(settings, RunblobSettings)
-    return RunblobProvider(connection.session, settings.runblob_api_key.get_secret_value(),
-                           str(settings.runblob_base_url), timeout=connection.timeout)
-
-
-DESCRIPTOR = ProviderDescriptor("runblob", "runblob (Kling O3)", RunblobSettings, CAPABILITIES, _build)
+DESCRIPTOR = ProviderDescriptor("runblob", "runblob (Kling O3)", RunblobSettings, CAPABILITIES,
+                                build_with_key(RunblobProvider, "runblob_api_key", "runblob_base_url"))

@@ -29,7 +29,7 @@ from bot.providers.base import (
     SubmitResult,
 )
 from bot.providers.content import failure_kind, says_blocked
-from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.descriptor import ProviderDescriptor, ProviderSettings, build_with_key
 from bot.providers.http import (
     DEFAULT_TIMEOUT,
     HttpAnswer,
@@ -267,10 +267,5 @@ class SegmindSettings(ProviderSettings):
     segmind_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
 
 
-def _build(settings: ProviderSettings, connection: Connection) -> SegmindProvider:
-    assert isinstance(settings, SegmindSettings)
-    return SegmindProvider(connection.session, settings.segmind_api_key.get_secret_value(),
-                           str(settings.segmind_base_url), timeout=connection.timeout)
-
-
-DESCRIPTOR = ProviderDescriptor("segmind", "segmind (Kling O3)", SegmindSettings, CAPABILITIES, _build)
+DESCRIPTOR = ProviderDescriptor("segmind", "segmind (Kling O3)", SegmindSettings, CAPABILITIES,
+                                build_with_key(SegmindProvider, "segmind_api_key", "segmind_base_url"))
