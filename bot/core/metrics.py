@@ -1,38 +1,54 @@
-"""Counters and latency sums, rendered as Prometheus text by the HTTP listener."""
+"""What the core counts, as methods: the core tells what happened, the edge decides how it is exposed.
+
+`Metrics` itself records nothing; it is what unit tests and tools without a listener use. The running bot
+hands the core `bot.web.metrics.PrometheusMetrics`, which overrides every method and serves the result at
+GET /metrics. The core never imports a metrics library.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import enum
 
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The delivery outcome counted when a video's link was refused (the others are DeliveryOutcome values).
+REFUSED = "refused"
 
 
-@dataclass
-class Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    total: float = 0.0
-    n: int = 0
+class CreditKind(enum.StrEnum):
+    """Which ledger movement `Metrics.credits` counts."""
 
-    def observe(self, seconds: float) -> None:
-        self.total += seconds
-        self.n += 1
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.counts[index] += 1
-                return
-        self.counts[-1] += 1
+    RESERVE = "reserve"  # a job's charge, taken when it is accepted
+    REFUND = "refund"  # a failed job's charge given back
+    GRANT = "grant"  # extra credits a moderator gave a member
+
+
+class JobOutcome(enum.StrEnum):
+    """How a job ended, for `Metrics.job_finished`."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class Metrics:
-    """What the bot counts. Labels are plain tuples; rendering happens in `bot.web.metrics_text`."""
-
-    def __init__(self) -> None:
-        self.provider_calls: Counter[tuple[str, str, str]] = Counter()  # (provider, call, outcome)
-        self.provider_latency: dict[tuple[str, str], Histogram] = {}  # (provider, call)
-        self.callbacks: Counter[str] = Counter()  # outcome
-        self.deliveries: Counter[str] = Counter()  # outcome
+    """The core's metrics interface. Every method is cheap and does no I/O: it is called on the job's path."""
 
     def provider_call(self, provider: str, call: str, outcome: str, seconds: float) -> None:
-        self.provider_calls[(provider, call, outcome)] += 1
-        self.provider_latency.setdefault((provider, call), Histogram()).observe(seconds)
+        """One provider API call (`call`: submit or status; `outcome`: ok or the error kind) and its latency."""
+
+    def callback(self, outcome: str) -> None:
+        """One provider callback answered by the listener, by outcome (applied, duplicate, forbidden, ...)."""
+
+    def delivery(self, outcome: str) -> None:
+        """One finished video handed over (a DeliveryOutcome value), or REFUSED (its link was refused)."""
+
+    def job_finished(self, provider: str, outcome: JobOutcome, seconds: float) -> None:
+        """A job reached DELIVERED or FAILED, `seconds` after it was accepted."""
+
+    def queue_wait(self, seconds: float) -> None:
+        """A job was accepted by the provider (QUEUED -> SUBMITTED), `seconds` after the bot accepted it."""
+
+    def credits(self, kind: CreditKind, amount: int) -> None:
+        """Credits that moved through the ledger: a job's charge, a refund or a moderator's grant."""
+
+    def provider_balance(self, provider: str, amount: float) -> None:
+        """The account balance a provider reported (in its own unit). No adapter reports one yet: an adapter
+        that learns its balance calls this, and until then the bot exports no balance series at all."""

@@ -14,14 +14,13 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.core.callback_tokens import CallbackSigner, looks_like_job_id, looks_like_token
-from bot.core.metrics import Metrics
 from bot.core.models import JobStatus
 from bot.core.ports.provider import MalformedCallback, Provider
 from bot.core.ports.repositories import JobRepository
 from bot.core.tracker import JobTracker, UpdateRejected
 from bot.web.guards import BodyTooLarge, bearer_matches, json_response, plain_errors, read_body
 from bot.web.job_counts import CachedJobCounts
-from bot.web.metrics_text import render_metrics
+from bot.web.metrics import CONTENT_TYPE, PrometheusMetrics, StateSources
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class WebDependencies:
     tracker: JobTracker
     provider: Provider
     signer: CallbackSigner
-    metrics: Metrics
+    metrics: PrometheusMetrics
     database_ok: Callable[[], Awaitable[bool]]
     gateway_ok: Callable[[], bool]
     queue_depth: Callable[[], int]
@@ -89,11 +88,14 @@ class Routes:
     def __init__(self, deps: WebDependencies) -> None:
         self.deps = deps
         self.job_counts = CachedJobCounts(deps.store.count_by_status, lambda: deps.counts_ttl)
+        deps.metrics.read_state_from(StateSources(
+            queue_depth=deps.queue_depth, tracked=lambda: deps.tracker.tracked_count, gateway_up=deps.gateway_ok,
+        ))
 
     async def callback(self, request: web.Request) -> web.Response:
         """A provider webhook. Nothing changes unless the token, the job and the body all check out."""
         outcome, response = await self._callback(request)
-        self.deps.metrics.callbacks[outcome] += 1
+        self.deps.metrics.callback(outcome)
         return response
 
     async def _callback(self, request: web.Request) -> tuple[str, web.Response]:
@@ -151,10 +153,8 @@ class Routes:
         token = self.deps.metrics_token
         if token is not None and not bearer_matches(request, token.get_secret_value()):
             return json_response({"error": "unauthorized"}, 401, {"WWW-Authenticate": "Bearer"})
-        counts = await self.job_counts.get()
-        text = render_metrics(self.deps.metrics, counts, self.deps.queue_depth(), self.deps.tracker.tracked_count)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        body = self.deps.metrics.exposition(await self.job_counts.get())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         """An archived video, by its final name only (a download in progress has a hidden partial name)."""

@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.models import DeliveryOutcome, JobStatus
 from tests.conftest import runblob_harness
+from tests.e2e.scrape import scrape
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.provider_base import fake_video
 from tests.fakes.runblob import FakeRunblob
@@ -106,13 +107,11 @@ async def test_a_reroll_of_an_unknown_job_is_explained(bot: BotHarness, discord_
 
 async def test_metrics_count_jobs_calls_and_deliveries(bot: BotHarness, runblob: FakeRunblob) -> None:
     await finished_job(bot, runblob)
-    async with aiohttp.ClientSession() as session, session.get(f"{bot.running.listener_url}/metrics") as response:
-        text = await response.text()
-    assert response.status == 200
-    assert 'kling_jobs{status="delivered"} 1' in text
-    assert 'kling_provider_calls_total{provider="runblob",call="submit",outcome="ok"} 1' in text
-    assert 'kling_deliveries_total{outcome="attached"} 1' in text
-    assert "kling_queue_depth 0" in text
+    metrics = await scrape(bot)
+    assert metrics.value("kling_jobs", status="delivered") == 1
+    assert metrics.value("kling_provider_calls_total", provider="runblob", call="submit", outcome="ok") == 1
+    assert metrics.value("kling_deliveries_total", outcome="attached") == 1
+    assert metrics.value("kling_queue_depth") == 0
 
 
 def free_port() -> int:

@@ -128,7 +128,7 @@ async def test_an_oversized_chunked_body_without_a_length_gets_413(pushed: BotHa
     assert_plain(answer.body)
     unchanged = await app.store.get(job.id)
     assert unchanged is not None and unchanged.status is JobStatus.SUBMITTED
-    assert app.metrics.callbacks["too_large"] == 1
+    assert app.metrics.value("kling_callbacks_total", outcome="too_large") == 1
 
 
 ODD_TARGETS = [

@@ -120,7 +120,7 @@ async def test_callbacks_named_by_the_public_url_go_to_the_listener_itself(
         job = await harness.job_for(await harness.video("a tide pool at noon"))
         delivered = await harness.wait_status(job.id, JobStatus.DELIVERED, timeout=15)
         assert delivered.delivery_outcome is DeliveryOutcome.ATTACHED
-        assert harness.running.metrics.callbacks["applied"] == 1
+        assert harness.running.metrics.value("kling_callbacks_total", outcome="applied") == 1
         assert bystander.hits == []
     finally:
         await harness.stop()
@@ -129,7 +129,7 @@ async def test_callbacks_named_by_the_public_url_go_to_the_listener_itself(
 async def test_the_sandbox_flow_completes_by_its_own_callback(sandbox_bot: BotHarness) -> None:
     job = await sandbox_bot.job_for(await sandbox_bot.video("a lantern on a river"))
     await sandbox_bot.wait_status(job.id, JobStatus.DELIVERED, timeout=15)
-    assert sandbox_bot.running.metrics.callbacks["applied"] == 1
+    assert sandbox_bot.running.metrics.value("kling_callbacks_total", outcome="applied") == 1
     assert len(sandbox_bot.results_in(CHANNEL)) == 1
 
 
