@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,8 @@ from bot.providers.base import ErrorKind, ProviderError
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=45)
 JSON = {"Content-Type": "application/json"}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ class ProviderHttp:
             ) as response:
                 text = await response.text()
                 headers = {k.lower(): v for k, v in response.headers.items()}
+                # At DEBUG, every provider call of a job: the job's fields come with it (bot/core/log_context.py).
+                log.debug("%s %s answered HTTP %d", method, path, response.status)
                 return HttpAnswer(response.status, _parse(text), headers)
         except aiohttp.ClientConnectorError as exc:
             raise ProviderError(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.models import DeliveryOutcome, Job, JobStatus
+from bot.logs import JobFieldsFilter
 from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.media_host import SECRET, FakeMediaHost
@@ -80,11 +81,13 @@ async def test_a_link_to_an_internal_address_is_never_fetched_and_the_job_is_ref
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
+    caplog.handler.addFilter(JobFieldsFilter())  # each record names its job, as on the bot's own handler
     link = internal.url("/secret")
     interaction, job = await finished_with(polled, runblob, link, JobStatus.FAILED)
     await assert_refused_and_refunded(polled, discord_fake, interaction, job, link, "does not download from")
     assert internal.hits == []  # refused before any connection was made
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and job.id in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and getattr(r, "job_id", None) == job.id]
     assert any("refused" in w and "127.0.0.2" in w for w in warnings), warnings
     assert not any("/secret" in w for w in warnings)  # the host is logged, not the link
 
