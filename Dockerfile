@@ -10,6 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HTTP_HOST=0.0.0.0 \
     HTTP_PORT=8080
 
+# The sqlite3 command-line tool, for operators inspecting the database (`docker compose exec bot sqlite3
+# /data/bot.sqlite3`); nothing else, and no apt lists left behind in the image.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends sqlite3 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot

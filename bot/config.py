@@ -96,6 +96,12 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return upper
 
+    @field_validator("callback_secret", "metrics_token", "alert_webhook_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`METRICS_TOKEN=` in .env means "no token", not a token that is the empty string."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("discord_token")
     @classmethod
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:

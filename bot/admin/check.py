@@ -9,25 +9,17 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import discord
 
 from bot.admin.discord_rest import login, rest_client
 from bot.admin.output import AdminError, mark
 from bot.config import Settings
 from bot.core.ports.provider import KeyCheck
+from bot.discord_adapter.invite import invite_url
 from bot.providers.registry import build_provider, connection_for
 from storage.admin import AdminStore
 from storage.database import Database, DatabaseUnavailable
 
 DISCORD_TIMEOUT_SECONDS = 30.0
-
-# What the bot needs in a channel: see it, post the status message and the video (also in threads), embed
-# and attach, and read the message it replies to.
-INVITE_PERMISSIONS = discord.Permissions(
-    view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True, attach_files=True,
-    read_message_history=True,
-)
-INVITE_SCOPES = ("bot", "applications.commands")
 
 
 async def run(settings: Settings) -> int:
@@ -39,8 +31,7 @@ async def run(settings: Settings) -> int:
     application_id = await _discord(settings)
     results.append(application_id is not None)
     if application_id is not None:
-        url = discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
-        print(f"  invite link: {url}")
+        print(f"  invite link: {invite_url(application_id)}")
     return 0 if all(results) else 1
 
 

@@ -17,7 +17,9 @@ from bot.core.moderation import ModerationService
 from bot.core.ports.provider import Capabilities
 from bot.core.quotas import QuotaService
 from bot.discord_adapter.allowed_guilds import allowed_here, leave_unless_allowed
+from bot.discord_adapter.command_sync import SyncRecords, sync_if_changed
 from bot.discord_adapter.errors import handle_command_error
+from bot.discord_adapter.invite import invite_url
 from bot.discord_adapter.publisher import DiscordPublisher
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class AllowedServersTree(app_commands.CommandTree[Any]):
 class KlingBot(commands.Bot):
     services: Services
 
-    def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0) -> None:
+    def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0,
+                 command_records: SyncRecords | None = None) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and the upload limit; no message content, no members
         super().__init__(
@@ -62,19 +65,16 @@ class KlingBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(), tree_cls=AllowedServersTree,
         )
         self.settings = settings
+        self.command_records = command_records  # None: commands are synced at every start
         self.tree.error(handle_command_error)
 
     async def setup_hook(self) -> None:
+        # Runs after login (the application id is known) and before the gateway opens.
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        if self.settings.dev_guild_id:
-            guild = discord.Object(self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %s", len(synced), self.settings.dev_guild_id)
-        else:
-            synced = await self.tree.sync()
-            log.info("synced %d global commands (Discord may take a while to show them)", len(synced))
+        await sync_if_changed(self.tree, self.settings.dev_guild_id, self.command_records)
+        if self.application_id is not None:
+            log.info("Invite the bot with: %s", invite_url(self.application_id))
 
     @property
     def gateway_connected(self) -> bool:

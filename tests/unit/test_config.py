@@ -51,3 +51,8 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_unknown_provider_is_refused() -> None:
     with pytest.raises(ConfigError, match="KLING_PROVIDER"):
         load_settings(discord_token="x", kling_provider="openai")
+
+
+def test_a_blank_optional_secret_means_unset() -> None:
+    settings = load_settings(discord_token="x", metrics_token="", alert_webhook_url="  ", callback_secret="")
+    assert (settings.metrics_token, settings.alert_webhook_url, settings.callback_secret) == (None, None, None)
