@@ -16,14 +16,16 @@ import discord
 from aiohttp import web
 
 from bot import cli
+from bot.alerting import alert_sinks
 from bot.config import ConfigError, Settings, load_settings, quota_policy
+from bot.core.alerts import Alerts
 from bot.core.background import BackgroundTaskDied, BackgroundTasks
 from bot.core.callback_tokens import CallbackSigner
 from bot.core.clock import Clock, SystemClock
 from bot.core.delivery import POST_RETRY_DELAYS
 from bot.core.engine import EngineSettings, JobEngine
+from bot.core.incidents import remember_death, report_restart
 from bot.core.media_archive import MediaArchive
-from bot.core.metrics import Metrics
 from bot.core.models import Job
 from bot.core.moderation import ModerationService
 from bot.core.quotas import QuotaService
@@ -35,6 +37,7 @@ from bot.discord_adapter.publisher import DiscordPublisher
 from bot.downloads import AddressPolicy, SafeVideoSource
 from bot.logs import secret_mask, setup_logging
 from bot.providers.registry import build_provider, built_in_service, connection_for
+from bot.web.metrics import PrometheusMetrics
 from bot.web.server import WebDependencies, build_app
 from storage.database import Database, DatabaseUnavailable
 from storage.guild_settings import GuildSettingsStore
@@ -57,7 +60,7 @@ class Application:
         self.clock = clock or SystemClock()
         self.guild_ready_timeout = guild_ready_timeout
         self.delivery_retry_delays = delivery_retry_delays
-        self.metrics = Metrics()
+        self.metrics = PrometheusMetrics(provider=settings.kling_provider)  # a registry of its own per Application
         # The built-in sandbox answers on the public listener: only the holder of this key may use it.
         self.sandbox_key = secrets.token_urlsafe(32)
         secret_mask.add(self.sandbox_key)
@@ -72,7 +75,7 @@ class Application:
         guild_settings = GuildSettingsStore(self.database)
         self.moderation = ModerationService(guild_settings)
         self.quotas = QuotaService(store=QuotaStore(self.database), moderation=self.moderation,
-                                   policy=quota_policy(settings), clock=self.clock)
+                                   policy=quota_policy(settings), clock=self.clock, metrics=self.metrics)
         secret = (settings.callback_secret.get_secret_value() if settings.callback_secret
                   else await KeyValueStore(self.database).get_or_create("callback_secret", secrets.token_urlsafe(32)))
         secret_mask.add(secret)
@@ -92,8 +95,11 @@ class Application:
         self.built_in = built_in_service(settings.provider, settings.provider_settings, connection)
         caps = self.provider.capabilities
 
-        self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout)
+        self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout,
+                            command_records=KeyValueStore(self.database))
         self.publisher = DiscordPublisher(self.bot)
+        self.alerts = Alerts(alert_sinks(settings, self.bot), self.clock,  # ALERT_CHANNEL_ID, ALERT_WEBHOOK_URL
+                             notes=KeyValueStore(self.database))
         archive = settings.public_base_url is not None
         # Result downloads have sessions of their own, checked at connect time (bot/downloads). The sandbox's
         # clip is read from the package: its listener on loopback is not a place downloads may go.
@@ -108,7 +114,7 @@ class Application:
         self.engine = JobEngine(
             provider=self.provider, store=self.store, quotas=self.quotas, moderation=self.moderation,
             publisher=self.publisher, video_source=self.downloads, archive=self.media_archive, clock=self.clock,
-            metrics=self.metrics, callback_url=self._callback_url,
+            metrics=self.metrics, callback_url=self._callback_url, alerts=self.alerts,
             settings=EngineSettings(
                 max_concurrent_jobs=settings.max_concurrent_jobs, job_timeout_seconds=settings.job_timeout_seconds,
                 poll_rate_per_minute=settings.poll_rate_per_minute, work_dir=settings.database_path.parent / "tmp",
@@ -137,6 +143,8 @@ class Application:
         log.info("HTTP listener on %s (provider: %s)", self.listener_url, self.provider.name)
 
         await self.bot.login(settings.discord_token.get_secret_value())
+        await self.alerts.restore()  # incidents the last run announced: their clear still comes
+        await report_restart(KeyValueStore(self.database), self.alerts)  # a loop that died in the last run
         await self.delivery.sweep_leftovers()  # before recover() schedules any delivery
         await self.engine.recover()
         self.engine.run(self.background)
@@ -169,7 +177,7 @@ class Application:
             self._gateway.cancel()
             await asyncio.gather(self._gateway, return_exceptions=True)
         # The gateway first, so no new interactions arrive while the rest winds down.
-        closers = [("bot", "close"), ("engine", "close"),
+        closers = [("alerts", "close"), ("bot", "close"), ("engine", "close"),  # alerts still need the bot
                    ("publisher", "wait_for_edits"), ("runner", "cleanup"), ("session", "close"),
                    ("downloads", "close"),
                    ("database", "close")]
@@ -197,6 +205,7 @@ class Application:
             for waiter in (told, died):
                 waiter.cancel()
             if died.done() and not died.cancelled():
+                await remember_death(KeyValueStore(self.database), self.background.dead, self.clock.now())
                 raise BackgroundTaskDied(died.result())
             if told.done() and not told.cancelled():
                 log.info("asked to stop: finishing submits on the wire first")

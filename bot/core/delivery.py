@@ -20,10 +20,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bot.core.alerts import Alerts
 from bot.core.clock import Clock
+from bot.core.incidents import DiskIncidents
 from bot.core.lifecycle import JobLifecycle
+from bot.core.log_context import bind_job
 from bot.core.media_archive import MediaArchive
-from bot.core.metrics import Metrics
+from bot.core.metrics import REFUSED, Metrics
 from bot.core.models import DeliveryOutcome, Job, JobStatus
 from bot.core.ports.publisher import Publisher, PublishError, Result
 from bot.core.ports.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge, VideoSource
@@ -54,6 +57,7 @@ class Delivery:
         self, *, lifecycle: JobLifecycle, publisher: Publisher, source: VideoSource, clock: Clock,
         metrics: Metrics, work_dir: Path, archive: MediaArchive | None,
         retry_delays: tuple[float, ...] = POST_RETRY_DELAYS, free_space_margin: int = FREE_SPACE_MARGIN,
+        disk: DiskIncidents | None = None,
     ) -> None:
         self.lifecycle = lifecycle
         self.publisher = publisher
@@ -64,6 +68,7 @@ class Delivery:
         self.archive = archive
         self.retry_delays = retry_delays
         self.free_space_margin = free_space_margin
+        self.disk = disk or DiskIncidents(Alerts((), clock))  # the operator hears of a disk nearly full
         self._active: dict[str, asyncio.Task[None]] = {}
 
     def schedule(self, job: Job) -> None:
@@ -75,10 +80,11 @@ class Delivery:
         task.add_done_callback(lambda _: self._active.pop(job.id, None))
 
     async def _deliver_logged(self, job: Job) -> None:
-        try:
-            await self.deliver(job)
-        except Exception:
-            log.exception("job %s: delivery crashed; it will be retried at the next start", job.id)
+        with bind_job(job):  # the delivery's own task: every line below names the job
+            try:
+                await self.deliver(job)
+            except Exception:
+                log.exception("delivery crashed; it will be retried at the next start")
 
     async def deliver(self, job: Job) -> None:
         if job.status is not JobStatus.COMPLETED or job.video_url is None:
@@ -91,13 +97,13 @@ class Delivery:
                 await self._refuse(job, refusal)
                 return
             outcome, message_id = await self._post(job, result)
-        self.metrics.deliveries[outcome.value] += 1
+        self.metrics.delivery(outcome.value)
         moved = await self.lifecycle.move(
             job.id, JobStatus.COMPLETED, JobStatus.DELIVERED, detail=outcome.value,
             delivery_outcome=outcome, result_message_id=message_id,
         )
         if moved is None:
-            log.info("job %s: already delivered elsewhere", job.id)
+            log.info("already delivered elsewhere")
 
     async def _prepare(self, job: Job, limit: int, folder: Path | None) -> Result:
         """The video as a file when it fits the upload limit, else a link. Raises DownloadRefused."""
@@ -113,7 +119,7 @@ class Delivery:
         except TooLarge:
             pass  # a video (its first bytes were checked), too large to attach: archive it or link it
         except (DownloadFailed, OSError) as exc:
-            log.warning("job %s: could not download the video (%s); posting the link", job.id, exc)
+            log.warning("could not download the video (%s); posting the link", exc)
             return provider_link
         archived = await self._archive(job, url)
         return archived or provider_link
@@ -123,7 +129,7 @@ class Delivery:
         try:
             await self.source.check(url)
         except DownloadFailed as exc:
-            log.warning("job %s: could not check the video link (%s); posting it", job.id, exc)
+            log.warning("could not check the video link (%s); posting it", exc)
         return Result(link=url, link_expires=True)
 
     async def _archive(self, job: Job, url: str) -> Result | None:
@@ -135,7 +141,7 @@ class Delivery:
         try:
             partial = await asyncio.to_thread(archive.partial_path, name)
         except OSError as exc:
-            log.warning("job %s: the media folder cannot be used (%s); posting the provider's link", job.id, exc)
+            log.warning("the media folder cannot be used (%s); posting the provider's link", exc)
             return None
         kept = False
         try:
@@ -145,7 +151,7 @@ class Delivery:
             link = await asyncio.to_thread(archive.keep, partial, name)
             kept = True
         except (TooLarge, DownloadFailed, OSError) as exc:
-            log.warning("job %s: could not archive the video (%s); posting the provider's link", job.id, exc)
+            log.warning("could not archive the video (%s); posting the provider's link", exc)
             return None
         finally:
             if not kept:
@@ -166,17 +172,23 @@ class Delivery:
         try:
             free = shutil.disk_usage(folder).free
         except OSError as exc:
-            log.warning("job %s: cannot tell the free space in %s (%s); not downloading", job.id, folder, exc)
+            log.warning("cannot tell the free space in %s (%s); not downloading", folder, exc)
             return False
         if free < limit + self.free_space_margin:
-            log.warning("job %s: only %d MiB free in %s; posting the provider's link instead of downloading",
-                        job.id, free // 1024**2, folder)
+            log.warning("only %d MiB free in %s; posting the provider's link instead of downloading",
+                        free // 1024**2, folder)
+            self.disk.low(self._known_folder(folder), free, limit + self.free_space_margin)
             return False
+        self.disk.ok(self._known_folder(folder))
         return True
 
+    def _known_folder(self, folder: Path) -> Path:
+        """The folder the operator knows: the work dir rather than one download's scratch folder inside it."""
+        return self.work_dir if folder.parent == self.work_dir else folder
+
     async def _refuse(self, job: Job, refusal: DownloadRefused) -> None:
-        log.warning("job %s: refused the provider's video link: %s", job.id, refusal.reason)
-        self.metrics.deliveries["refused"] += 1
+        log.warning("refused the provider's video link: %s", refusal.reason)
+        self.metrics.delivery(REFUSED)
         reason = REFUSED_CONTENT if isinstance(refusal, NotAVideo) else REFUSED_LINK
         await self.lifecycle.fail(job.id, JobStatus.COMPLETED, reason, detail=f"download refused: {refusal.reason}")
 
@@ -188,7 +200,7 @@ class Delivery:
             folder = tempfile.TemporaryDirectory(dir=self.work_dir, prefix=f"{WORK_PREFIX}{job.id}-",
                                                  ignore_cleanup_errors=True)
         except OSError as exc:
-            log.warning("job %s: no scratch folder in %s (%s)", job.id, self.work_dir, exc)
+            log.warning("no scratch folder in %s (%s)", self.work_dir, exc)
             yield None
             return
         with folder as path:
@@ -201,7 +213,7 @@ class Delivery:
                 message_id = await self.publisher.post_result(job, result, nonce=nonce)
                 return (DeliveryOutcome.ATTACHED if result.file else DeliveryOutcome.LINKED), message_id
             except PublishError as error:
-                log.warning("job %s: posting the result failed (%s), attempt %d", job.id, error, attempt + 1)
+                log.warning("posting the result failed (%s), attempt %d", error, attempt + 1)
                 await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error", str(error))
                 if error.too_large and result.file is not None and job.video_url:
                     result = Result(link=job.video_url, link_expires=True)
@@ -213,7 +225,7 @@ class Delivery:
             message_id = await self.publisher.direct_message_result(job, result)
             return DeliveryOutcome.DIRECT_MESSAGE, message_id
         except PublishError as error:
-            log.warning("job %s: the direct message failed too (%s)", job.id, error)
+            log.warning("the direct message failed too (%s)", error)
             await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error", str(error))
             return DeliveryOutcome.UNDELIVERABLE, None
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from bot.core.clock import Clock
 from bot.core.errors import explain
 from bot.core.fair_queue import FairQueue
+from bot.core.incidents import Incidents
 from bot.core.lifecycle import JobLifecycle
+from bot.core.log_context import JobFields, bind_job, unbound_context
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.ports.provider import ErrorKind, Provider, ProviderError
@@ -59,7 +61,7 @@ class Dispatcher:
         self, *, provider: Provider, lifecycle: JobLifecycle, tracker: JobTracker, slots: ProviderSlots,
         clock: Clock, metrics: Metrics, callback_url: Callable[[Job], str | None], give_up_after: float,
         submit_limiter: SlidingWindowLimiter | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS,
-        position_refresh: float = POSITION_REFRESH_SECONDS,
+        position_refresh: float = POSITION_REFRESH_SECONDS, incidents: Incidents | None = None,
     ) -> None:
         self.provider = provider
         self.lifecycle = lifecycle
@@ -72,6 +74,7 @@ class Dispatcher:
         self.submit_limiter = submit_limiter
         self.retry_delays = retry_delays
         self.position_refresh = position_refresh
+        self.incidents = incidents or Incidents.logged_only(provider.name, clock)
         self.queue = FairQueue()
         self._work = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,10 +128,10 @@ class Dispatcher:
                 await self._work.wait()
                 continue
             self.slots.take(job_id)
-            self._queued.pop(job_id, None)
+            queued = self._queued.pop(job_id, None)
             self._shown.pop(job_id, None)
             self._positions_changed()
-            task = asyncio.create_task(self._submit(job_id))
+            task = asyncio.create_task(self._submit(job_id, queued))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -138,7 +141,10 @@ class Dispatcher:
             self._refresh_again = True  # the running refresher goes round once more
             return
         try:
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh_positions())
+            # It edits every queued job's message, and is often started while one job is bound (its submit):
+            # it runs unbound, binding each job in turn.
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_positions(),
+                                                                     context=unbound_context())
         except RuntimeError:  # no event loop (a synchronous caller): nothing to show anyway
             self._refresher = None
 
@@ -161,16 +167,19 @@ class Dispatcher:
                 continue
             if worth_showing(position, self._shown.get(job_id)):
                 self._shown[job_id] = position
-                await self.lifecycle.publisher.show_status(job, queue_position=position)
+                with bind_job(job):
+                    await self.lifecycle.publisher.show_status(job, queue_position=position)
 
-    async def _submit(self, job_id: str) -> None:
-        try:
-            submitted = await self._submit_with_retries(job_id)
-        except Exception:
-            log.exception("job %s: submit crashed", job_id)
-            submitted = False
-        if not submitted:
-            self.slots.release(job_id)
+    async def _submit(self, job_id: str, queued: Job | None = None) -> None:
+        # Bound inside the job's own task, so the dispatcher loop that started it stays unbound.
+        with bind_job(queued or JobFields(job_id, provider=self.provider.name)):
+            try:
+                submitted = await self._submit_with_retries(job_id)
+            except Exception:
+                log.exception("submit crashed")
+                submitted = False
+            if not submitted:
+                self.slots.release(job_id)
 
     async def _submit_with_retries(self, job_id: str) -> bool:
         store = self.lifecycle.store
@@ -208,14 +217,16 @@ class Dispatcher:
         except ProviderError as error:
             self.metrics.provider_call(self.provider.name, "submit", error.kind.value,
                                        self.clock.monotonic() - started)
+            self.incidents.provider.submit_failed(error)
             delay = self._retry_delay(job, error, attempt)
             if delay is None:
                 await self._give_up(job, error)
                 return False
-            log.info("job %s: submit refused (%s), retrying in %.0f s", job_id, error, delay)
+            log.info("submit refused (%s), retrying in %.1f s", error, delay)
             await store.update(job_id, self.clock.now(), submitting_since=None, last_error=str(error))
             return RetryAfter(delay)
         self.metrics.provider_call(self.provider.name, "submit", "ok", self.clock.monotonic() - started)
+        self.incidents.provider.submit_ok()
         moved = await self.lifecycle.move(
             job_id, JobStatus.QUEUED, JobStatus.SUBMITTED, detail=f"provider job {result.provider_job_id}",
             provider_job_id=result.provider_job_id, submitted_at=self.clock.now(), submitting_since=None,
@@ -239,11 +250,10 @@ class Dispatcher:
 
     async def _give_up(self, job: Job, error: ProviderError) -> None:
         if error.maybe_started:
-            log.warning(
-                "job %s: submit outcome unknown (%s); reconcile with the provider's dashboard", job.id, error
-            )
-            await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_SUBMIT,
-                                      detail=f"needs reconciliation: {error}", submitting_since=None)
+            log.warning("submit outcome unknown (%s); reconcile with the provider's dashboard", error)
+            if await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_SUBMIT,
+                                         detail=f"needs reconciliation: {error}", submitting_since=None):
+                self.incidents.reconciliation.job_needs_reconciliation(job.id)
             return
         if error.kind is ErrorKind.MISCONFIGURED:
             log.error("the provider refused the bot's credentials: %s", error)

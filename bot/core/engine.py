@@ -15,15 +15,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core.alerts import Alerts
 from bot.core.background import BackgroundTasks
 from bot.core.clock import Clock
 from bot.core.delivery import POST_RETRY_DELAYS, Delivery
 from bot.core.dispatcher import Dispatcher
 from bot.core.errors import InvalidRequest, NotAllowed
+from bot.core.incidents import Incidents
 from bot.core.jobs import JobIntake, Submission
 from bot.core.lifecycle import JobLifecycle
+from bot.core.log_context import bind_job
 from bot.core.media_archive import MediaArchive
-from bot.core.metrics import Metrics
+from bot.core.metrics import CreditKind, Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
 from bot.core.ports.provider import Provider
@@ -79,6 +82,7 @@ class JobEngine:
         self, *, provider: Provider, store: JobRepository, quotas: QuotaService, moderation: ModerationService,
         publisher: Publisher, video_source: VideoSource, archive: MediaArchive | None, clock: Clock,
         metrics: Metrics, settings: EngineSettings, callback_url: Callable[[Job], str | None],
+        alerts: Alerts | None = None,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -87,25 +91,29 @@ class JobEngine:
         self.publisher = publisher
         self.clock = clock
         self.callback_url = callback_url
+        self.metrics = metrics
         rate = provider.capabilities.rate_limit
         calls, per_seconds = ((settings.poll_rate_per_minute, 60.0) if settings.poll_rate_per_minute
                               else (rate.calls, rate.per_seconds))
         limiter = RateLimiters(clock).for_key(provider.rate_key, calls, per_seconds)
-        self.lifecycle = JobLifecycle(store, publisher, clock)
+        self.lifecycle = JobLifecycle(store, publisher, clock, metrics)
         self.slots = ProviderSlots(settings.max_concurrent_jobs)
+        # What the parts report to the operator (bot/core/incidents.py); only logged when no alert sink is set.
+        self.incidents = Incidents(alerts or Alerts((), clock), provider.name, clock)
         self.delivery = Delivery(
             lifecycle=self.lifecycle, publisher=publisher, source=video_source, clock=clock, metrics=metrics,
             work_dir=settings.work_dir, archive=archive, retry_delays=settings.delivery_retry_delays,
+            disk=self.incidents.disk,
         )
         self.tracker = JobTracker(
             provider=provider, lifecycle=self.lifecycle, delivery=self.delivery, slots=self.slots, limiter=limiter,
             clock=clock, metrics=metrics, timeout_seconds=settings.job_timeout_seconds,
-            schedule=settings.poll_schedule,
+            schedule=settings.poll_schedule, incidents=self.incidents.provider,
         )
         self.dispatcher = Dispatcher(
             provider=provider, lifecycle=self.lifecycle, tracker=self.tracker, slots=self.slots, clock=clock,
             metrics=metrics, callback_url=callback_url, give_up_after=settings.job_timeout_seconds,
-            submit_limiter=limiter if rate.includes_submit else None,
+            submit_limiter=limiter if rate.includes_submit else None, incidents=self.incidents,
         )
         self.intake = JobIntake(store=store, capabilities=provider.capabilities, provider_name=provider.name,
                                 clock=clock, quotas=quotas, moderation=moderation)
@@ -116,19 +124,23 @@ class JobEngine:
         only then queue the job, so a job whose message could not be shown is refunded and never reaches
         the provider (JobNotStarted). All of it happens before any provider call."""
         job = await self.intake.accept(submission)  # charged from here on
+        self.metrics.credits(CreditKind.RESERVE, job.cost)
+        with bind_job(job):  # every line about the job from here on names it, also in the tasks started here
+            return await self._start(job, show_status)
+
+    async def _start(self, job: Job, show_status: ShowStatus) -> Job:
         position = self._expected_position()
         try:
             message_id = await show_status(job, position)
         except Exception:
-            log.warning("job %s: the status message could not be shown; the job is not started", job.id,
-                        exc_info=True)
+            log.warning("the status message could not be shown; the job is not started", exc_info=True)
             raise JobNotStarted(job, refunded=await self._abandon(job)) from None
         if message_id is not None:
             await self._attach_status_message(job, message_id)
         try:
             await self._queue(job, shown_position=position)
         except Exception:  # the member sees a queued job, which is true: recover() queues it at the next start
-            log.exception("job %s: could not be queued now; it is queued again at the next start", job.id)
+            log.exception("the job could not be queued now; it is queued again at the next start")
         return job
 
     async def resubmit(self, job_id: str, show_status: ShowStatus, *, user_id: int, channel_id: int,
@@ -154,6 +166,11 @@ class JobEngine:
         """Cancel a queued job: out of the queue, refunded, never submitted. Its requester or a moderator
         may; a job already at the provider cannot be stopped (raises NotAllowed saying so)."""
         job = await self.get(job_id)
+        with bind_job(job):
+            return await self._cancel(job, actor)
+
+    async def _cancel(self, job: Job, actor: Actor) -> Job:
+        job_id = job.id
         if job.guild_id != actor.guild_id:
             raise NotAllowed("That video belongs to another server.")
         if job.user_id != actor.user_id and not await self.moderation.is_moderator(actor):
@@ -187,7 +204,7 @@ class JobEngine:
             await self.lifecycle.fail(job.id, JobStatus.QUEUED, NOT_STARTED_REASON,
                                       detail=f"not started: {NOT_STARTED_REASON}")
         except Exception:
-            log.exception("job %s: could not refund a job that was never started", job.id)
+            log.exception("could not refund a job that was never started")
             return False
         return True
 
@@ -208,25 +225,27 @@ class JobEngine:
         )
         counts = {"queued": 0, "tracking": 0, "delivering": 0, "uncertain": 0, "cancelled": 0}
         for job in unfinished:
-            if job.status is JobStatus.COMPLETED:
-                counts["delivering"] += 1  # the video exists, whichever provider made it
-                self.delivery.schedule(job)
-            elif job.provider != self.provider.name:
-                counts["cancelled"] += 1
-                await self.lifecycle.fail(job.id, job.status, f"The server switched video providers from "
-                                          f"{job.provider} to {self.provider.name}; this job was cancelled.")
-            elif job.status is JobStatus.QUEUED and job.submitting_since is not None:
-                counts["uncertain"] += 1
-                await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_AFTER_RESTART,
-                                          detail="needs reconciliation: restarted during submit",
-                                          submitting_since=None)
-            elif job.status is JobStatus.QUEUED:
-                counts["queued"] += 1
-                self.dispatcher.enqueue(job)
-            else:
-                counts["tracking"] += 1
-                self.dispatcher.resumed_at_provider(job)
-                self.tracker.track(job, callback_expected=self.callback_url(job) is not None, resumed=True)
+            with bind_job(job):
+                if job.status is JobStatus.COMPLETED:
+                    counts["delivering"] += 1  # the video exists, whichever provider made it
+                    self.delivery.schedule(job)
+                elif job.provider != self.provider.name:
+                    counts["cancelled"] += 1
+                    await self.lifecycle.fail(job.id, job.status, f"The server switched video providers from "
+                                              f"{job.provider} to {self.provider.name}; this job was cancelled.")
+                elif job.status is JobStatus.QUEUED and job.submitting_since is not None:
+                    counts["uncertain"] += 1
+                    if await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_AFTER_RESTART,
+                                                 detail="needs reconciliation: restarted during submit",
+                                                 submitting_since=None):
+                        self.incidents.reconciliation.job_needs_reconciliation(job.id)
+                elif job.status is JobStatus.QUEUED:
+                    counts["queued"] += 1
+                    self.dispatcher.enqueue(job)
+                else:
+                    counts["tracking"] += 1
+                    self.dispatcher.resumed_at_provider(job)
+                    self.tracker.track(job, callback_expected=self.callback_url(job) is not None, resumed=True)
         if unfinished:
             log.info("resumed unfinished jobs: %s", counts)
         await self.quotas.refund_missed()  # failed before a stop, with the refund not yet written

@@ -1,13 +1,16 @@
 """Every status change goes through here: persisted first, then announced; failures are refunded in the
-same transaction that records them."""
+same transaction that records them. Queue waits, job durations and refunds are measured here too."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.core.clock import Clock
+from bot.core.log_context import bind_job
+from bot.core.metrics import CreditKind, JobOutcome, Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.ports.publisher import Publisher
 from bot.core.ports.repositories import JobRepository
@@ -16,22 +19,27 @@ log = logging.getLogger(__name__)
 
 
 class JobLifecycle:
-    def __init__(self, store: JobRepository, publisher: Publisher, clock: Clock) -> None:
+    def __init__(self, store: JobRepository, publisher: Publisher, clock: Clock,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.clock = clock
+        self.metrics = metrics or Metrics()
 
     async def move(
         self, job_id: str, expected: JobStatus | Sequence[JobStatus], new: JobStatus,
         *, detail: str | None = None, announce: bool = True, **fields: Any,
     ) -> Job | None:
         """Persist a transition, then show it. None when another path moved the job first."""
-        job = await self.store.transition(job_id, expected, new, self.clock.now(), detail=detail, **fields)
+        now = self.clock.now()
+        job = await self.store.transition(job_id, expected, new, now, detail=detail, **fields)
         if job is None:
             return None
-        log.info("job %s: %s", job.id, new.value, extra={"job_id": job.id})
-        if announce:
-            await self.publisher.show_status(job)
+        self._measure(job, new, now)
+        with bind_job(job):  # also for the status edit, which the publisher may finish in a task of its own
+            log.info("now %s", new.value, extra={"status": new.value})
+            if announce:
+                await self.publisher.show_status(job)
         return job
 
     async def announce(self, job: Job) -> None:
@@ -41,12 +49,26 @@ class JobLifecycle:
     async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], reason: str,
                    *, detail: str | None = None, **fields: Any) -> Job | None:
         """Fail a job with a reason the member can read, and refund its charge in the same transaction."""
-        failed = await self.store.fail(job_id, expected, self.clock.now(), reason=reason, detail=detail or reason,
-                                       **fields)
+        now = self.clock.now()
+        failed = await self.store.fail(job_id, expected, now, reason=reason, detail=detail or reason, **fields)
         if failed is None:
             return None
         job, refunded = failed
+        self._measure(job, JobStatus.FAILED, now)
+        if refunded is not None:
+            self.metrics.credits(CreditKind.REFUND, refunded)
         credits = f"; {refunded} credits refunded" if refunded is not None else ""
-        log.info("job %s failed: %s%s", job.id, detail or reason, credits, extra={"job_id": job.id})
-        await self.publisher.show_status(job)
+        with bind_job(job):
+            log.info("now failed: %s%s", detail or reason, credits, extra={"status": JobStatus.FAILED.value})
+            await self.publisher.show_status(job)
         return job
+
+    def _measure(self, job: Job, new: JobStatus, now: datetime) -> None:
+        """Time spent waiting for the provider (accepted -> submitted) and in all (accepted -> finished)."""
+        since_accepted = (now - job.created_at).total_seconds()
+        if new is JobStatus.SUBMITTED:
+            self.metrics.queue_wait(since_accepted)
+        elif new is JobStatus.DELIVERED:
+            self.metrics.job_finished(job.provider, JobOutcome.DELIVERED, since_accepted)
+        elif new is JobStatus.FAILED:
+            self.metrics.job_finished(job.provider, JobOutcome.FAILED, since_accepted)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.core.clock import Clock
 from bot.core.errors import InvalidRequest, QuotaExceeded
+from bot.core.metrics import CreditKind, Metrics
 from bot.core.models import Job, VideoRequest
 from bot.core.moderation import Actor, ModerationService
 from bot.core.ports.repositories import LedgerEntry, LedgerKind, QuotaRepository, Usage
@@ -209,11 +210,12 @@ class QuotaService:
     change checks the actor's authority here, whatever the Discord command in front of it checked)."""
 
     def __init__(self, *, store: QuotaRepository, moderation: ModerationService, policy: QuotaPolicy,
-                 clock: Clock) -> None:
+                 clock: Clock, metrics: Metrics | None = None) -> None:
         self.store = store
         self.moderation = moderation
         self.policy = policy
         self.clock = clock
+        self.metrics = metrics or Metrics()
 
     def period(self) -> Period:
         return period_at(self.clock.now(), self.policy.period)
@@ -288,13 +290,16 @@ class QuotaService:
         of times: only the first call for a job writes a refund."""
         refunded = await self.store.refund(job.id, self.clock.now(), reason[:300])
         if refunded is not None:
+            self.metrics.credits(CreditKind.REFUND, refunded)
             log.info("job %s: refunded %d credits", job.id, refunded, extra={"job_id": job.id})
 
     async def refund_missed(self) -> int:
         """At start-up: refund failed jobs whose refund was never written (the bot stopped in between)."""
         job_ids = await self.store.failed_without_refund()
         for job_id in job_ids:
-            await self.store.refund(job_id, self.clock.now(), "refunded at start-up")
+            refunded = await self.store.refund(job_id, self.clock.now(), "refunded at start-up")
+            if refunded is not None:
+                self.metrics.credits(CreditKind.REFUND, refunded)
         if job_ids:
             log.info("refunded %d failed job(s) that had not been refunded", len(job_ids))
         return len(job_ids)
@@ -349,6 +354,7 @@ class QuotaService:
         await self.moderation.require_moderator(actor)
         _check_amount(credits, allow_zero=False)
         await self.store.append(self._entry(LedgerKind.GRANT, actor, user_id=user_id, amount=credits))
+        self.metrics.credits(CreditKind.GRANT, credits)
         return await self.balance(actor.guild_id, user_id)
 
     async def reset(self, actor: Actor, user_id: int) -> tuple[int, Balance]:

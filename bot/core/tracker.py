@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock
 from bot.core.errors import explain
+from bot.core.incidents import Incidents, ProviderIncidents
 from bot.core.lifecycle import JobLifecycle
+from bot.core.log_context import JobFields, bind_job
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.ports.provider import ErrorKind, Provider, ProviderError, ProviderState, ProviderUpdate
@@ -53,13 +55,14 @@ class Tracked:
     provider_job_id: str
     checks: int
     callback_expected_after: float | None
+    log_fields: JobFields  # what this job's log lines name, kept so a check needs no database read
 
 
 class JobTracker:
     def __init__(
         self, *, provider: Provider, lifecycle: JobLifecycle, delivery: DeliveryScheduler, slots: ProviderSlots,
         limiter: SlidingWindowLimiter, clock: Clock, metrics: Metrics, timeout_seconds: float,
-        schedule: PollSchedule = poll_delay,
+        schedule: PollSchedule = poll_delay, incidents: ProviderIncidents | None = None,
     ) -> None:
         self.schedule = schedule
         self.provider = provider
@@ -71,6 +74,7 @@ class JobTracker:
         self.metrics = metrics
         self.timeout_seconds = timeout_seconds
         self.error_retry_seconds = ERROR_RETRY_SECONDS
+        self.incidents = incidents or Incidents.logged_only(provider.name, clock).provider
         self._tracked: dict[str, Tracked] = {}
         self._heap: list[tuple[float, int, str, str]] = []  # (due, tiebreak, kind, job_id)
         self._counter = itertools.count()
@@ -86,7 +90,7 @@ class JobTracker:
         """Start watching a job that is at the provider."""
         assert job.provider_job_id is not None
         expected = self.provider.expected_seconds(job.request) if callback_expected else None
-        self._tracked[job.id] = Tracked(job.id, job.provider_job_id, 0, expected)
+        self._tracked[job.id] = Tracked(job.id, job.provider_job_id, 0, expected, JobFields.of(job))
         now = self.clock.monotonic()
         first = RESUME_CHECK_SECONDS if resumed else self.schedule(0, callback_expected_after=expected)
         age = (self.clock.now() - job.submitted_at).total_seconds() if job.submitted_at else 0.0
@@ -108,17 +112,26 @@ class JobTracker:
         tracked = self._tracked.get(job_id)
         return tracked.provider_job_id if tracked is not None else None
 
+    def _log_fields(self, job_id: str) -> JobFields:
+        tracked = self._tracked.get(job_id)
+        return tracked.log_fields if tracked is not None else JobFields(job_id, provider=self.provider.name)
+
     async def apply(self, job_id: str, provider_job_id: str | None, update: ProviderUpdate,
                     source: str) -> Job | None:
         """Record what the provider says about a job. Returns the job if this update moved it, None if it
         changed nothing (a duplicate, a late callback, a status we already had)."""
+        with bind_job(self._log_fields(job_id)):  # a callback arrives unbound; a poll is bound already
+            return await self._apply(job_id, provider_job_id, update, source)
+
+    async def _apply(self, job_id: str, provider_job_id: str | None, update: ProviderUpdate,
+                     source: str) -> Job | None:
         if provider_job_id is None or update.provider_job_id != provider_job_id:
             raise UpdateRejected("the update names another provider job")
         if update.state is ProviderState.PROCESSING:
             return await self.lifecycle.move(job_id, JobStatus.SUBMITTED, JobStatus.PROCESSING, detail=source)
         if update.state is ProviderState.COMPLETED:
             if not update.video_url:
-                log.warning("job %s: provider says completed but gave no video URL", job_id)
+                log.warning("the provider says completed but gave no video URL")
                 return None
             moved = await self.lifecycle.move(
                 job_id, AT_PROVIDER, JobStatus.COMPLETED, detail=source, announce=False,
@@ -168,14 +181,16 @@ class JobTracker:
         task.add_done_callback(self._tasks.discard)
 
     async def _check(self, tracked: Tracked) -> None:
-        try:
-            await self._check_once(tracked)
-        except Exception:
-            log.exception("job %s: status check failed unexpectedly", tracked.job_id)
-            if tracked.job_id in self._tracked:
-                self._push(self.clock.monotonic() + self.error_retry_seconds, "poll", tracked.job_id)
-        finally:
-            self._calls.release()
+        # Bound inside the check's own task: the poll loop that started it stays unbound.
+        with bind_job(tracked.log_fields):
+            try:
+                await self._check_once(tracked)
+            except Exception:
+                log.exception("status check failed unexpectedly")
+                if tracked.job_id in self._tracked:
+                    self._push(self.clock.monotonic() + self.error_retry_seconds, "poll", tracked.job_id)
+            finally:
+                self._calls.release()
 
     async def _check_once(self, tracked: Tracked) -> None:
         started = self.clock.monotonic()
@@ -183,9 +198,11 @@ class JobTracker:
             update = await self.provider.status(tracked.provider_job_id)
         except ProviderError as error:
             self.metrics.provider_call(self.provider.name, "status", error.kind.value, self.clock.monotonic() - started)
+            self.incidents.status_failed(error)
             await self._status_failed(tracked, error)
             return
         self.metrics.provider_call(self.provider.name, "status", "ok", self.clock.monotonic() - started)
+        self.incidents.status_ok()
         tracked.checks += 1
         if tracked.job_id not in self._tracked:
             return  # a callback finished it while this check was under way
@@ -201,9 +218,9 @@ class JobTracker:
         if error.kind is ErrorKind.RATE_LIMITED:
             self.limiter.penalize(error.retry_after or 10.0)
         elif error.kind is ErrorKind.MISCONFIGURED:
-            log.error("the provider refused the API key while checking job %s: %s", tracked.job_id, error)
+            log.error("the provider refused the API key during a status check: %s", error)
         else:
-            log.warning("job %s: status check failed: %s", tracked.job_id, error)
+            log.warning("status check failed: %s", error)
         tracked.checks += 1
         self._reschedule(tracked)
 
@@ -214,14 +231,15 @@ class JobTracker:
     async def _time_out(self, job_id: str) -> None:
         """Fail a job that ran out of time. It is forgotten only once the failure is written; until then
         the deadline comes round again."""
-        try:
-            await self.lifecycle.fail(job_id, AT_PROVIDER, TIMEOUT_REASON, detail="timed out")
-        except Exception:
-            log.exception("job %s: could not record its time-out; trying again in %.0f s", job_id,
-                          self.error_retry_seconds)
-            self._push(self.clock.monotonic() + self.error_retry_seconds, "deadline", job_id)
-            return
-        self._forget(job_id)
+        with bind_job(self._log_fields(job_id)):  # inside the poll loop: bound for this job's turn only
+            try:
+                await self.lifecycle.fail(job_id, AT_PROVIDER, TIMEOUT_REASON, detail="timed out")
+            except Exception:
+                log.exception("could not record the job's time-out; trying again in %.0f s",
+                              self.error_retry_seconds)
+                self._push(self.clock.monotonic() + self.error_retry_seconds, "deadline", job_id)
+                return
+            self._forget(job_id)
 
     async def close(self) -> None:
         for task in list(self._tasks):
