@@ -25,6 +25,7 @@ BENCHMARKS = {
     "in_flight": 240,
     "callback_throughput": 240,
     "large_delivery": 240,
+    "history": 300,
 }
 
 

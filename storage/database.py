@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.backup import backup_connection, pre_migration_name
+from storage.checkpoints import Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Database:
         self.path = path  # None: in memory (no backup before a migration)
         self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
         self._draining: asyncio.Task[None] | None = None
+        self._checkpointer: Checkpointer | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -103,6 +105,7 @@ class Database:
                 await connection.execute(f"PRAGMA {pragma}")
             database = cls(connection, None if str(path) == ":memory:" else Path(path))
             await database.migrate()
+            await database._start_checkpoints()
         except DatabaseUnavailable:
             await connection.close()
             raise
@@ -111,9 +114,22 @@ class Database:
             raise DatabaseUnavailable(f"cannot open or migrate the database at {path}: {exc}") from exc
         return database
 
+    async def _start_checkpoints(self) -> None:
+        """Checkpoints move off the database thread (storage/checkpoints.py says why)."""
+        if self.path is None:
+            return
+        await self.connection.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = Checkpointer(self.path, self._automatic_checkpoints)
+        self._checkpointer.start()
+
+    async def _automatic_checkpoints(self) -> None:
+        await self.run(lambda connection: connection.execute("PRAGMA wal_autocheckpoint=1000"))
+
     async def close(self) -> None:
         if self._draining is not None:
             await asyncio.gather(self._draining, return_exceptions=True)
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await self.connection.close()
 
     async def migrate(self) -> int:
