@@ -170,12 +170,13 @@ class QuotaStore:
     async def refund(self, job_id: str, at: datetime, detail: str | None) -> int | None:
         return await self._db.run(lambda connection: refund_in(connection, job_id, at, detail))
 
-    async def failed_without_refund(self) -> list[str]:
-        return await self._db.run(lambda connection: [row["job_id"] for row in connection.execute(
-            """SELECT r.job_id FROM quota_ledger AS r JOIN jobs AS j ON j.id = r.job_id
-               WHERE r.kind = 'reserve' AND j.status = 'failed'
-                 AND NOT EXISTS (SELECT 1 FROM quota_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
-               ORDER BY r.id"""
+    async def failed_without_refund(self, updated_since: datetime) -> list[str]:
+        return await self._db.run(lambda connection: [row["id"] for row in connection.execute(
+            """SELECT j.id FROM jobs AS j
+               WHERE j.status = 'failed' AND j.updated_at >= ?
+                 AND EXISTS (SELECT 1 FROM quota_ledger AS r WHERE r.job_id = j.id AND r.kind = 'reserve')
+                 AND NOT EXISTS (SELECT 1 FROM quota_ledger AS f WHERE f.job_id = j.id AND f.kind = 'refund')
+               ORDER BY j.updated_at""", (_iso(updated_since),)
         )])
 
     async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int

