@@ -32,6 +32,7 @@ from bot.core.quotas import QuotaService
 from bot.core.retention import JobRetention
 from bot.core.schedule import poll_delay
 from bot.core.tracker import PollSchedule
+from bot.discord_adapter.attachments import DISCORD_CDN_BASES, DiscordAttachmentLinks
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.publisher import DiscordPublisher
 from bot.downloads import AddressPolicy, SafeVideoSource
@@ -43,6 +44,7 @@ from storage.database import Database, DatabaseUnavailable
 from storage.guild_settings import GuildSettingsStore
 from storage.jobs import JobStore
 from storage.kv import KeyValueStore
+from storage.member_settings import MemberSettingsStore
 from storage.quotas import QuotaStore
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,10 @@ class Application:
     def __init__(
         self, settings: Settings, *, clock: Clock | None = None, guild_ready_timeout: float = 2.0,
         delivery_retry_delays: tuple[float, ...] = POST_RETRY_DELAYS, poll_schedule: PollSchedule = poll_delay,
+        discord_cdn_bases: tuple[str, ...] = DISCORD_CDN_BASES,
     ) -> None:
         self.poll_schedule = poll_schedule
+        self.discord_cdn_bases = discord_cdn_bases  # where Discord's attachment links live (tests add their fake)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.guild_ready_timeout = guild_ready_timeout
@@ -115,6 +119,8 @@ class Application:
             provider=self.provider, store=self.store, quotas=self.quotas, moderation=self.moderation,
             publisher=self.publisher, video_source=self.downloads, archive=self.media_archive, clock=self.clock,
             metrics=self.metrics, callback_url=self._callback_url, alerts=self.alerts,
+            member_settings=MemberSettingsStore(self.database),  # /settings: members' own defaults
+            image_links=DiscordAttachmentLinks(self.bot, self.discord_cdn_bases),
             settings=EngineSettings(
                 max_concurrent_jobs=settings.max_concurrent_jobs, job_timeout_seconds=settings.job_timeout_seconds,
                 poll_rate_per_minute=settings.poll_rate_per_minute, work_dir=settings.database_path.parent / "tmp",
@@ -126,7 +132,7 @@ class Application:
         self.lifecycle = self.engine.lifecycle
         self.bot.services = Services(settings=settings, engine=self.engine, publisher=self.publisher,
                                      capabilities=caps, provider_name=self.provider.name, quotas=self.quotas,
-                                     moderation=self.moderation)
+                                     moderation=self.moderation, notes=KeyValueStore(self.database))
 
         app = build_app(WebDependencies(
             store=self.store, tracker=self.tracker, provider=self.provider, signer=self.signer,

@@ -1,4 +1,5 @@
-"""`/moderation`: the prompt blocklist, the channels where /video may be used, and the moderator role.
+"""`/moderation`: the prompt blocklist, the channels where /video may be used (and those whose results are
+posted as spoilers), and the moderator role.
 
 Every command here is for moderators: the group carries Manage Server as its default member permission,
 and `interaction_check` checks again on the server, since a server can change who sees the command.
@@ -15,6 +16,7 @@ from bot.discord_adapter.checks import actor_of, require_moderator
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.text import MESSAGE_LIMIT, inline_code, pages_of
 
+SUGGESTIONS = 25  # Discord shows at most 25 autocomplete suggestions
 PAGE_NOTES = 100  # room for "Blocked (page i of n): " and the line naming the next page
 INTEGRATIONS_NOTE = (
     "Discord shows `/moderation` only to members with Manage Server unless the role is allowed in "
@@ -23,6 +25,8 @@ INTEGRATIONS_NOTE = (
 
 
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
 @app_commands.default_permissions(manage_guild=True)
 class ModerationCog(commands.GroupCog, group_name="moderation",
                     group_description="Moderators: prompt blocklist, video channels, moderator role"):
@@ -31,10 +35,15 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
 
     def __init__(self, bot: KlingBot) -> None:
         self.services: Services = bot.services
+        self.services.publisher.spoiler_check = self.is_spoiler_channel
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return await require_moderator(interaction)
+
+    async def is_spoiler_channel(self, guild_id: int, channel_id: int) -> bool:
+        """For the publisher: whether results in this channel are spoilers (asked when a result is posted)."""
+        return await self.services.moderation.is_spoiler_channel(guild_id, channel_id)
 
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
@@ -55,6 +64,16 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
         normalized, removed = await self.services.moderation.unblock_word(actor_of(interaction), word)
         shown = inline_code(normalized)
         await self._reply(interaction, f"Unblocked {shown}." if removed else f"{shown} was not blocked.")
+
+    @blocklist_remove.autocomplete("word")
+    async def blocked_words_like(self, interaction: discord.Interaction,
+                                 typed: str) -> list[app_commands.Choice[str]]:
+        """The server's blocked words containing what is typed (moderators only: the list is theirs)."""
+        moderation = self.services.moderation
+        if interaction.guild_id is None or not await moderation.is_moderator(actor_of(interaction)):
+            return []
+        return [app_commands.Choice(name=word, value=word)
+                for word in matching_words((await moderation.settings(interaction.guild_id)).blocked_words, typed)]
 
     @blocklist.command(name="list", description="The blocked words and phrases")
     @app_commands.describe(page="Long lists come in pages")
@@ -79,9 +98,26 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
 
     @channels.command(name="list", description="The channels where /video may be used")
     async def channels_list(self, interaction: discord.Interaction) -> None:
-        channels = (await self.services.moderation.settings(interaction.guild_id or 0)).video_channels
+        settings = await self.services.moderation.settings(interaction.guild_id or 0)
+        channels = settings.video_channels
         text = ("Videos can be made in " + ", ".join(f"<#{c}>" for c in channels) + "."
                 if channels else "Videos can be made in every channel (none chosen).")
+        if settings.spoiler_channels:
+            text += ("\nFinished videos are posted as spoilers in "
+                     + ", ".join(f"<#{c}>" for c in sorted(settings.spoiler_channels)) + ".")
+        await self._reply(interaction, text)
+
+    @channels.command(name="spoiler", description="Post finished videos in this channel as spoilers (or stop)")
+    @app_commands.describe(channel="A text channel", on="True: results there are spoilers; False: shown as usual")
+    async def channels_spoiler(self, interaction: discord.Interaction, channel: discord.TextChannel,
+                               on: bool) -> None:
+        changed = await self.services.moderation.set_spoiler_channel(actor_of(interaction), channel.id, on)
+        if on:
+            text = (f"Finished videos in <#{channel.id}> are posted as spoilers now: members click to see them."
+                    if changed else f"Finished videos in <#{channel.id}> were already posted as spoilers.")
+        else:
+            text = (f"Finished videos in <#{channel.id}> are shown as usual now (not as spoilers)."
+                    if changed else f"Finished videos in <#{channel.id}> were not posted as spoilers.")
         await self._reply(interaction, text)
 
     # -- moderator role --------------------------------------------------------------------------------
@@ -100,6 +136,15 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
             current = (await self.services.moderation.settings(actor.guild_id)).mod_role_id
             await self._reply(interaction, f"The moderator role is <@&{current}>." if current
                               else "No moderator role is set; members with Manage Server are moderators.")
+
+
+def matching_words(words: tuple[str, ...], typed: str) -> list[str]:
+    """Blocked words containing what is typed (case ignored), those starting with it first; at most the 25
+    suggestions Discord shows, each within its 100-character limit (entries are at most WORD_LIMIT)."""
+    typed = typed.strip().casefold()
+    found = [word for word in words if typed in word.casefold()]
+    found.sort(key=lambda word: (not word.casefold().startswith(typed), word))
+    return found[:SUGGESTIONS]
 
 
 def blocklist_page(words: tuple[str, ...], page: int) -> str:

@@ -20,6 +20,8 @@ PositiveCredits = app_commands.Range[int, 1, MAX_CREDITS]
 
 
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
 class QuotaCog(commands.GroupCog, group_name="quota", group_description="Video credits: yours, and the server's"):
     def __init__(self, bot: KlingBot) -> None:
         self.services: Services = bot.services

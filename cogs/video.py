@@ -7,9 +7,11 @@ and renders the answer. `/video`'s options and choices come from the provider's 
 from __future__ import annotations
 
 import inspect
+import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -18,16 +20,22 @@ from discord.ext import commands
 
 from bot.core.engine import JobNotStarted, ShowStatus
 from bot.core.jobs import PROMPT_LIMIT, ImageInput, Submission
-from bot.core.models import Job
+from bot.core.models import Job, JobStatus
 from bot.core.ports.provider import Capabilities
+from bot.core.showing import not_showable
 from bot.discord_adapter import render
 from bot.discord_adapter.allowed_guilds import AllowedServersOnly
+from bot.discord_adapter.bot_permissions import cannot_post_here
+from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import NOT_REFUNDED, NOT_STARTED, answer_error, reply_privately
+from bot.discord_adapter.modal_routes import FormValues, send_form
 
 log = logging.getLogger(__name__)
 
 IMAGE_OPTIONS = ("image", "image2", "image3", "image4", "image5")
+SUGGESTED_JOBS = 25  # Discord shows at most 25 suggestions
+LINK = re.compile(r"https?://\S+")  # the link a result post gives instead of an attachment
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
 
@@ -42,13 +50,14 @@ def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Co
     params = [
         Param("interaction", kind, annotation=discord.Interaction),
         Param("prompt", kind, annotation=app_commands.Range[str, 1, PROMPT_LIMIT]),
-        Param("duration", kind, annotation=int),
-        Param("aspect", kind, annotation=str),
+        # Optional: left empty, the member's /settings default applies, else the provider's first choice.
+        Param("duration", kind, annotation=int | None, default=None),
+        Param("aspect", kind, annotation=str | None, default=None),
     ]
     descriptions = {
         "prompt": "What the video should show (up to 2,500 characters)",
-        "duration": "Length of the video",
-        "aspect": "Shape of the video",
+        "duration": "Length of the video (empty: your /settings default)",
+        "aspect": "Shape of the video (empty: your /settings default)",
     }
     choices: dict[str, list[app_commands.Choice[Any]]] = {
         "duration": [app_commands.Choice(name=f"{d} seconds", value=d) for d in caps.durations],
@@ -71,6 +80,8 @@ def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Co
     video.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     video = app_commands.describe(**descriptions)(video)
     video = app_commands.choices(**choices)(video)
+    video = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(video)
+    video = app_commands.allowed_installs(guilds=True, users=False)(video)
     video = app_commands.guild_only()(video)
     return app_commands.Command(name="video", description="Generate a short AI video with Kling", callback=video)
 
@@ -86,29 +97,74 @@ class VideoCog(commands.Cog):
         self.services: Services = bot.services
         self.video_command = build_video_command(self.services.capabilities, self.video)
         self.services.publisher.view_factory = result_view
+        self.services.publisher.status_view_factory = status_view
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.video_command)
-        self.bot.add_dynamic_items(RerollButton, RemixButton)
+        self.bot.add_dynamic_items(*BUTTONS)
+        self.bot.modal_routes.add(REMIXED, remix_submitted)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command("video")
-        self.bot.remove_dynamic_items(RerollButton, RemixButton)
+        self.bot.remove_dynamic_items(*BUTTONS)
+        self.bot.modal_routes.remove(REMIXED)
 
     async def video(self, interaction: discord.Interaction, options: dict[str, Any]) -> None:
         submission = Submission(
             guild_id=interaction.guild_id or 0, channel_id=interaction.channel_id or 0, user_id=interaction.user.id,
-            prompt=options["prompt"], duration=options["duration"], aspect=options["aspect"],
+            prompt=options["prompt"], duration=options.get("duration"), aspect=options.get("aspect"),
             mode=options.get("mode"), negative_prompt=options.get("negative_prompt"),
-            audio=bool(options.get("audio")), images=images_from(options),
+            audio=options.get("audio"), images=images_from(options),  # None: the member's default
         )
         await start_job(self.services, interaction, submission)
 
     @app_commands.command(name="jobs", description="Your recent video jobs")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def jobs(self, interaction: discord.Interaction) -> None:
         jobs = await self.services.engine.recent(interaction.guild_id or 0, interaction.user.id)
         await interaction.response.send_message(render.jobs_listing(jobs), ephemeral=True)
+
+    @app_commands.command(name="show", description="Post one of your finished videos here again")
+    @app_commands.describe(job_id="The video's job id (suggested as you type; also in /jobs)")
+    @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    async def show(self, interaction: discord.Interaction, job_id: app_commands.Range[str, 1, 32]) -> None:
+        job = await self.services.engine.show(job_id, actor_of(interaction))
+        video, original_exists = await _original_video(interaction.client, job)
+        await interaction.response.send_message(
+            render.show_content(job, shown_by=interaction.user.id, video=video, original_exists=original_exists),
+            embed=render.result_embed(job), view=result_view(job))
+
+    @show.autocomplete("job_id")
+    async def show_suggestions(self, interaction: discord.Interaction,
+                               typed: str) -> list[app_commands.Choice[str]]:
+        """The member's own finished videos, newest first, matching what they typed (in the id or prompt)."""
+        jobs = await self.services.engine.recent(interaction.guild_id or 0, interaction.user.id, SUGGESTED_JOBS)
+        typed = typed.strip().lower()
+        return [app_commands.Choice(name=render.show_choice_name(job), value=job.id) for job in jobs
+                if not_showable(job) is None
+                and (typed in job.id or typed in job.request.prompt.lower())][:25]
+
+
+async def _original_video(client: discord.Client, job: Job) -> tuple[str | None, bool]:
+    """The video of a job's first post, read from that post (whose attachment links Discord signs afresh on
+    every read, as they expire after about a day): an attachment's link, or the link the post gave. Also
+    whether the post still exists."""
+    channel = client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+    try:
+        post = await channel.fetch_message(job.result_message_id or 0)
+    except discord.NotFound:
+        return None, False
+    except discord.HTTPException as exc:
+        log.info("job %s: could not read its first post for /show (%s)", job.id, exc)
+        return None, True
+    if post.attachments:
+        return post.attachments[0].url, True
+    links = LINK.findall(post.content)
+    return (links[0] if links else None), True
 
 
 async def start_job(services: Services, interaction: discord.Interaction, submission: Submission) -> None:
@@ -118,12 +174,20 @@ async def start_job(services: Services, interaction: discord.Interaction, submis
 
 
 def _status_sender(interaction: discord.Interaction) -> ShowStatus:
-    return lambda job, position: _send_status(interaction, job, position)
+    return lambda job, position, eta: _send_status(interaction, job, position, eta)
 
 
 async def _told_if_not_started(interaction: discord.Interaction, submitting: Awaitable[Job]) -> None:
     """A job whose status message Discord did not take is refunded and never reaches the provider; the
-    member is told so."""
+    member is told so. Every start (/video, Re-roll, Remix) comes through here, so the bot's own permissions
+    in the channel are checked here, once, before anything is charged: when they are missing, the submit is
+    closed without ever running."""
+    refusal = cannot_post_here(interaction)
+    if refusal is not None:
+        if inspect.iscoroutine(submitting):
+            submitting.close()
+        await reply_privately(interaction, refusal)
+        return
     try:
         await submitting
     except JobNotStarted as not_started:
@@ -131,9 +195,11 @@ async def _told_if_not_started(interaction: discord.Interaction, submitting: Awa
         await reply_privately(interaction, text)
 
 
-async def _send_status(interaction: discord.Interaction, job: Job, position: int | None) -> int | None:
+async def _send_status(interaction: discord.Interaction, job: Job, position: int | None,
+                       eta: datetime | None = None) -> int | None:
     try:
-        callback = await interaction.response.send_message(embed=render.status_embed(job, queue_position=position))
+        embed = render.status_embed(job, queue_position=position, eta=eta)
+        callback = await interaction.response.send_message(embed=embed, **_status_view_of(job))
     except discord.HTTPException:
         # Discord may have posted it and lost only its answer (a retried request then reads "already
         # acknowledged"): if the message exists, the job goes ahead as usual.
@@ -151,11 +217,79 @@ async def _original_message(interaction: discord.Interaction) -> discord.Interac
         return None
 
 
+def _status_view_of(job: Job) -> dict[str, Any]:
+    view = status_view(job)
+    return {} if view is None else {"view": view}
+
+
+def status_view(job: Job) -> discord.ui.View | None:
+    """The status message's buttons: Cancel while the job waits in the queue, none once it moved on."""
+    if job.status is not JobStatus.QUEUED:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job.id))
+    return view
+
+
 def result_view(job: Job) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job.id))
     view.add_item(RemixButton(job.id))
+    view.add_item(DetailsButton(job.id))
     return view
+
+
+class CancelButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
+                   template=r"kb:cancel:(?P<job_id>[0-9a-f]{16})"):
+    """Takes a queued job out of the queue, refunded (the engine decides who may, and says why not). The
+    status message then shows who cancelled it, without the button."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger,
+                                           custom_id=f"kb:cancel:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> CancelButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            services: Services = interaction.client.services  # type: ignore[attr-defined]
+            cancelled = await services.engine.cancel(self.job_id, actor_of(interaction))
+            # The click's answer is the status message itself, cancelled and without its button, at once (the
+            # publisher's own edit of it says the same).
+            await interaction.response.edit_message(embed=render.status_embed(cancelled), view=None)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
+class DetailsButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
+                    template=r"kb:details:(?P<job_id>[0-9a-f]{16})"):
+    """Privately: everything about the video, with the `/video` line that makes it again."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Details", emoji="ℹ️", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"kb:details:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> DetailsButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            services: Services = interaction.client.services  # type: ignore[attr-defined]
+            details = await services.engine.details(self.job_id, actor_of(interaction))
+            message = render.details_message(details, services.capabilities)
+            extra: dict[str, Any] = {}
+            if message.line_file is not None:
+                extra["file"] = discord.File(io.BytesIO(message.line_file.encode()), render.LINE_FILE_NAME)
+            await interaction.response.send_message(message.content, embed=message.embed, ephemeral=True, **extra)
+        except Exception as error:
+            await answer_error(interaction, error)
 
 
 class RerollButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -203,29 +337,36 @@ class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[A
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             services: Services = interaction.client.services  # type: ignore[attr-defined]
-            await interaction.response.send_modal(RemixModal(await services.engine.get(self.job_id)))
+            await send_form(interaction, RemixModal(await services.engine.get(self.job_id)))
         except Exception as error:
             await answer_error(interaction, error)
 
 
+REMIXED = r"kb:remixed:(?P<job_id>[0-9a-f]{16})"
+
+
 class RemixModal(AllowedServersOnly, discord.ui.Modal, title="Remix this video"):
+    """The Remix form, prompt prefilled. Its submission is answered by `remix_submitted`, routed by its custom id
+    (bot/discord_adapter/modal_routes.py), so a form opened before a restart works after it."""
+
     prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
         label="Prompt", style=discord.TextStyle.paragraph, max_length=PROMPT_LIMIT, custom_id="prompt"
     )
 
     def __init__(self, job: Job) -> None:
         super().__init__(custom_id=f"kb:remixed:{job.id}")
-        self.job = job
         self.prompt.default = job.request.prompt
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        services: Services = interaction.client.services  # type: ignore[attr-defined]
-        await _told_if_not_started(interaction, services.engine.resubmit(
-            self.job.id, _status_sender(interaction), user_id=interaction.user.id,
-            channel_id=interaction.channel_id or self.job.channel_id, prompt=self.prompt.value))
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
-        await answer_error(interaction, error)
+async def remix_submitted(interaction: discord.Interaction, match: re.Match[str], values: FormValues) -> None:
+    services: Services = interaction.client.services  # type: ignore[attr-defined]
+    prompt = values.get("prompt")
+    await _told_if_not_started(interaction, services.engine.resubmit(
+        match["job_id"], _status_sender(interaction), user_id=interaction.user.id,
+        channel_id=interaction.channel_id or 0, prompt=prompt if isinstance(prompt, str) else ""))
+
+
+BUTTONS = (RerollButton, RemixButton, CancelButton, DetailsButton)
 
 
 async def setup(bot: KlingBot) -> None:

@@ -1,4 +1,5 @@
-"""Per-server settings: pool limit, default quota, moderator role, prompt blocklist, video channels.
+"""Per-server settings: pool limit, default quota, moderator role, prompt blocklist, video channels, spoiler
+channels.
 Implements `GuildSettingsRepository` (bot/core/ports/repositories.py)."""
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ SELECT s.pool_limit, s.default_quota, s.mod_role_id,
        (SELECT json_group_array(word) FROM (SELECT word FROM guild_blocked_words WHERE guild_id = :guild
                                             ORDER BY word)) AS words,
        (SELECT json_group_array(channel_id) FROM (SELECT channel_id FROM guild_video_channels WHERE guild_id = :guild
-                                                  ORDER BY channel_id)) AS channels
+                                                  ORDER BY channel_id)) AS channels,
+       (SELECT json_group_array(channel_id) FROM (SELECT channel_id FROM guild_spoiler_channels
+                                                  WHERE guild_id = :guild ORDER BY channel_id)) AS spoiler_channels
 FROM (SELECT :guild AS guild_id) AS g LEFT JOIN guild_settings AS s ON s.guild_id = g.guild_id
 """
 
@@ -50,6 +53,14 @@ class GuildSettingsStore:
             "DELETE FROM guild_video_channels WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
         )
 
+    async def set_spoiler_channel(self, guild_id: int, channel_id: int, spoiler: bool) -> bool:
+        """False when the channel already was (or was not) a spoiler channel."""
+        if spoiler:
+            return await self._changed("INSERT OR IGNORE INTO guild_spoiler_channels (guild_id, channel_id) "
+                                       "VALUES (?, ?)", (guild_id, channel_id))
+        return await self._changed("DELETE FROM guild_spoiler_channels WHERE guild_id = ? AND channel_id = ?",
+                                   (guild_id, channel_id))
+
     async def _changed(self, sql: str, args: tuple[object, ...]) -> bool:
         return await self._db.run(lambda connection: connection.execute(sql, args).rowcount > 0)
 
@@ -61,6 +72,7 @@ def settings_in(connection: sqlite3.Connection, guild_id: int) -> GuildSettings:
         guild_id=guild_id, pool_limit=row["pool_limit"], default_quota=row["default_quota"],
         mod_role_id=row["mod_role_id"], blocked_words=tuple(json.loads(row["words"])),
         video_channels=tuple(int(c) for c in json.loads(row["channels"])),
+        spoiler_channels=frozenset(int(c) for c in json.loads(row["spoiler_channels"])),
     )
 
 

@@ -126,6 +126,16 @@ class JobStore:
             (guild_id, user_id, limit),
         )])
 
+    async def generation_seconds(self, provider: str, limit: int) -> list[float]:
+        """How long the provider took (submitted -> completed) for its last `limit` finished jobs, newest first
+        (migration 0006's index: the newest rows of one provider, never the whole history)."""
+        rows = await self._db.run(lambda connection: connection.execute(
+            "SELECT submitted_at, completed_at FROM jobs WHERE provider = ? AND completed_at IS NOT NULL "
+            "AND submitted_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?", (provider, limit),
+        ).fetchall())
+        return [(datetime.fromisoformat(row["completed_at"]) - datetime.fromisoformat(row["submitted_at"]))
+                .total_seconds() for row in rows]
+
     async def count_by_status(self) -> dict[JobStatus, int]:
         """Jobs by status, from the counts triggers keep (migration 0005) rather than counting every job. The
         finished statuses count every job ever finished, pruned ones included."""
@@ -177,13 +187,14 @@ def insert_job(connection: sqlite3.Connection, job: Job) -> None:
     request = job.request
     connection.execute(
         """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
-               negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at,
+               deliver_by_dm)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             job.id, job.guild_id, job.channel_id, job.user_id, job.provider, request.prompt,
             request.duration, request.aspect, request.mode, request.negative_prompt, int(request.audio),
             json.dumps(list(request.image_urls)), job.cost, job.status.value, job.status_message_id,
-            _iso(job.created_at), _iso(job.updated_at),
+            _iso(job.created_at), _iso(job.updated_at), int(job.deliver_by_dm),
         ),
     )
     _event(connection, job.id, job.created_at, "created", None, job.status, None)
@@ -255,4 +266,5 @@ def _job(row: sqlite3.Row) -> Job:
         video_url=row["video_url"],
         delivery_outcome=DeliveryOutcome(row["delivery_outcome"]) if row["delivery_outcome"] else None,
         result_message_id=row["result_message_id"],
+        deliver_by_dm=bool(row["deliver_by_dm"]),
     )

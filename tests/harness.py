@@ -14,6 +14,7 @@ from bot.app import Application
 from bot.config import Settings, load_settings
 from bot.core.clock import Clock
 from bot.core.models import Job, JobStatus
+from bot.discord_adapter.attachments import DISCORD_CDN_BASES
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 
 GUILD = 810000000000000001
@@ -57,7 +58,8 @@ class BotHarness:
 
     async def start(self) -> Application:
         app = Application(self.settings(), clock=self.clock, guild_ready_timeout=0.05,
-                          delivery_retry_delays=(0.05, 0.1, 0.2), poll_schedule=self.poll_schedule)
+                          delivery_retry_delays=(0.05, 0.1, 0.2), poll_schedule=self.poll_schedule,
+                          discord_cdn_bases=(*DISCORD_CDN_BASES, self.discord.cdn_url))
         await app.start()
         await asyncio.wait_for(app.bot.wait_until_ready(), timeout=10)
         self.app = app

@@ -207,6 +207,10 @@ class Delivery:
             yield Path(path)
 
     async def _post(self, job: Job, result: Result) -> tuple[DeliveryOutcome, int | None]:
+        if job.deliver_by_dm:  # the member asked for it (/settings); when their DMs refuse, the channel has it
+            message_id = await self._asked_direct_message(job, result)
+            if message_id is not None:
+                return DeliveryOutcome.DIRECT_MESSAGE, message_id
         nonce = nonce_for(job.id)
         for attempt in range(len(self.retry_delays) + 1):
             try:
@@ -221,6 +225,8 @@ class Delivery:
                 if error.permanent or attempt == len(self.retry_delays):
                     break
                 await self.clock.sleep(self.retry_delays[attempt])
+        if job.deliver_by_dm:
+            return DeliveryOutcome.UNDELIVERABLE, None  # the direct message was tried first and failed
         try:
             message_id = await self.publisher.direct_message_result(job, result)
             return DeliveryOutcome.DIRECT_MESSAGE, message_id
@@ -228,6 +234,22 @@ class Delivery:
             log.warning("the direct message failed too (%s)", error)
             await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error", str(error))
             return DeliveryOutcome.UNDELIVERABLE, None
+
+    async def _asked_direct_message(self, job: Job, result: Result) -> int | None:
+        """Send the result by direct message, as the member asked; None when that failed (recorded)."""
+        try:
+            return await self.publisher.direct_message_result(job, result)
+        except PublishError as error:
+            failure = error
+        if failure.too_large and result.file is not None and job.video_url:  # a DM may take less than the server
+            try:
+                return await self.publisher.direct_message_result(job, Result(link=job.video_url, link_expires=True))
+            except PublishError as error:
+                failure = error
+        log.warning("the direct message the member asked for failed (%s); posting in the channel", failure)
+        await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error",
+                                                f"direct message: {failure}")
+        return None
 
     async def sweep_leftovers(self) -> None:
         """At start-up, before any delivery runs: scratch folders and partial archive files a crash left

@@ -7,7 +7,8 @@ reconciliation and refunded: sending it again could bill the account twice.
 Queued jobs show their position in their status message. Positions are refreshed at most once every
 `position_refresh` seconds, only for jobs whose position changed, and beyond the first
 `EXACT_POSITIONS` only when a job has moved up by a fifth or more: a long queue costs each job a
-handful of edits, not one per dispatch.
+handful of edits, not one per dispatch. With `estimates` (bot/core/eta.py) the same refresh shows each
+queued job's estimated start, edited only when it moved enough to matter (`eta.worth_showing`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.core.clock import Clock
 from bot.core.errors import explain
+from bot.core.eta import START, Estimates
 from bot.core.fair_queue import FairQueue
 from bot.core.incidents import Incidents
 from bot.core.lifecycle import JobLifecycle
@@ -62,6 +65,7 @@ class Dispatcher:
         clock: Clock, metrics: Metrics, callback_url: Callable[[Job], str | None], give_up_after: float,
         submit_limiter: SlidingWindowLimiter | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS,
         position_refresh: float = POSITION_REFRESH_SECONDS, incidents: Incidents | None = None,
+        estimates: Estimates | None = None,
     ) -> None:
         self.provider = provider
         self.lifecycle = lifecycle
@@ -75,11 +79,13 @@ class Dispatcher:
         self.retry_delays = retry_delays
         self.position_refresh = position_refresh
         self.incidents = incidents or Incidents.logged_only(provider.name, clock)
+        self.estimates = estimates
         self.queue = FairQueue()
         self._work = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued: dict[str, Job] = {}  # what the status messages of queued jobs need
         self._shown: dict[str, int] = {}  # the position each queued job's status message shows
+        self._at_provider: dict[str, Job] = {}  # jobs holding a slot (as last seen here), for the estimates
         self._refresher: asyncio.Task[None] | None = None
         self._refresh_again = False
         self._draining = False
@@ -106,6 +112,8 @@ class Dispatcher:
             return False
         self._queued.pop(job_id, None)
         self._shown.pop(job_id, None)
+        if self.estimates is not None:
+            self.estimates.forget(job_id)
         self._positions_changed()
         return True
 
@@ -113,9 +121,20 @@ class Dispatcher:
         """A job found at the provider at start-up: it holds a slot and counts as its member's turn."""
         self.slots.take(job.id)
         self.queue.had_turn(job.user_id)
+        self._at_provider[job.id] = job
 
     def position(self, job_id: str) -> int | None:
         return self.queue.position(job_id)
+
+    def at_provider(self) -> list[Job]:
+        """The jobs holding a provider slot, oldest first (a job being sent counts, not yet submitted)."""
+        for job_id in [job_id for job_id in self._at_provider if not self.slots.holds(job_id)]:
+            del self._at_provider[job_id]
+        return list(self._at_provider.values())
+
+    def waiting(self) -> list[Job]:
+        """The queued jobs in the order they will be sent."""
+        return [self._queued[job_id] for job_id in self.queue.order() if job_id in self._queued]
 
     async def run(self) -> None:
         while not self._draining:
@@ -130,6 +149,9 @@ class Dispatcher:
             self.slots.take(job_id)
             queued = self._queued.pop(job_id, None)
             self._shown.pop(job_id, None)
+            if queued is not None:
+                self.at_provider()  # forgets the jobs that have left their slots since
+                self._at_provider[job_id] = queued
             self._positions_changed()
             task = asyncio.create_task(self._submit(job_id, queued))
             self._tasks.add(task)
@@ -160,15 +182,41 @@ class Dispatcher:
             log.exception("could not refresh queue positions")
 
     async def _show_positions(self) -> None:
+        starts = await self._estimated_starts()
         free = max(0, self.slots.limit - self.slots.in_use)
         for position, job_id in enumerate(self.queue.order(), start=1):
             job = self._queued.get(job_id)
             if job is None or position <= free:  # about to be submitted: no point in an edit
                 continue
-            if worth_showing(position, self._shown.get(job_id)):
+            eta, eta_moved = None, False
+            if self.estimates is not None and job_id in starts:
+                eta, eta_moved = self.estimates.to_show(job_id, START, starts[job_id])
+            if worth_showing(position, self._shown.get(job_id)) or eta_moved:
                 self._shown[job_id] = position
                 with bind_job(job):
-                    await self.lifecycle.publisher.show_status(job, queue_position=position)
+                    await self.show_queued(job, position, eta)
+
+    async def _estimated_starts(self) -> dict[str, datetime]:
+        """Each queued job's estimated start (empty without estimates, or when they cannot be made now)."""
+        if self.estimates is None:
+            return {}
+        try:
+            typical = await self.estimates.typical()
+        except Exception:
+            log.warning("could not read the recent generation times; positions shown without estimates",
+                        exc_info=True)
+            return {}
+        waiting = self.waiting()  # read after the await above: the queue as it is now
+        planned = self.estimates.plan_with(typical, self.at_provider(), waiting)
+        return {job.id: planned[job.id].start for job in waiting}
+
+    async def show_queued(self, job: Job, position: int, eta: datetime | None) -> None:
+        """Show a queued job's position, and its estimated start when there is one."""
+        publisher = self.lifecycle.publisher
+        if eta is None:  # a publisher is only ever handed an estimate there is
+            await publisher.show_status(job, queue_position=position)
+        else:
+            await publisher.show_status(job, queue_position=position, eta=eta)
 
     async def _submit(self, job_id: str, queued: Job | None = None) -> None:
         # Bound inside the job's own task, so the dispatcher loop that started it stays unbound.
@@ -233,6 +281,7 @@ class Dispatcher:
         )
         if moved is None:
             return False
+        self._at_provider[job_id] = moved  # now with its submit time, for the estimates
         self.tracker.track(moved, callback_expected=callback_url is not None)
         return True
 

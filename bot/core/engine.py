@@ -10,9 +10,11 @@ call: a cog calls one method (`submit`, `cancel`, `recent`, ...), the HTTP liste
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bot.core.alerts import Alerts
@@ -21,21 +23,25 @@ from bot.core.clock import Clock
 from bot.core.delivery import POST_RETRY_DELAYS, Delivery
 from bot.core.dispatcher import Dispatcher
 from bot.core.errors import InvalidRequest, NotAllowed
+from bot.core.eta import START, Estimates, QueueSnapshot
 from bot.core.incidents import Incidents
 from bot.core.jobs import JobIntake, Submission
 from bot.core.lifecycle import JobLifecycle
 from bot.core.log_context import bind_job
 from bot.core.media_archive import MediaArchive
+from bot.core.member_settings import MemberSettingsService
 from bot.core.metrics import CreditKind, Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
+from bot.core.ports.image_links import ImageLinks
 from bot.core.ports.provider import Provider
 from bot.core.ports.publisher import Publisher
-from bot.core.ports.repositories import JobRepository
+from bot.core.ports.repositories import JobEvent, JobRepository, MemberSettingsRepository
 from bot.core.ports.video_source import VideoSource
 from bot.core.quotas import QuotaService
 from bot.core.ratelimit import RateLimiters
 from bot.core.schedule import poll_delay
+from bot.core.showing import NOT_YOURS_TO_SHOW, UNKNOWN_TO_SHOW, not_showable
 from bot.core.slots import ProviderSlots
 from bot.core.tracker import JobTracker, PollSchedule
 
@@ -52,9 +58,21 @@ ALREADY_AT_PROVIDER = (
 )
 NOT_YOURS = "Only the member who asked for this video, or a moderator, can cancel it."
 
-# Shows a new job's public status message (the queue position it should show, None: going out at once) and
-# returns the message's id (None when the edge cannot tell). Raises when the message could not be shown.
-ShowStatus = Callable[[Job, int | None], Awaitable[int | None]]
+# Shows a new job's public status message (the queue position it should show, None: going out at once; and its
+# estimated start, None: none) and returns the message's id (None when the edge cannot tell). Raises when the
+# message could not be shown.
+ShowStatus = Callable[[Job, int | None, datetime | None], Awaitable[int | None]]
+# Beyond this many waiting jobs a new job's first status message shows its position alone (working out its
+# estimate walks the whole queue); the dispatcher's next refresh of positions adds the estimate.
+ESTIMATE_AT_ONCE_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetails:
+    """A job and its event log (oldest first), for a member's Details."""
+
+    job: Job
+    events: list[JobEvent]
 
 
 class JobNotStarted(Exception):
@@ -82,9 +100,11 @@ class JobEngine:
         self, *, provider: Provider, store: JobRepository, quotas: QuotaService, moderation: ModerationService,
         publisher: Publisher, video_source: VideoSource, archive: MediaArchive | None, clock: Clock,
         metrics: Metrics, settings: EngineSettings, callback_url: Callable[[Job], str | None],
-        alerts: Alerts | None = None,
+        member_settings: MemberSettingsRepository,
+        alerts: Alerts | None = None, image_links: ImageLinks | None = None,
     ) -> None:
         self.provider = provider
+        self.image_links = image_links  # None: earlier jobs' image links are sent again as stored
         self.store = store
         self.quotas = quotas
         self.moderation = moderation
@@ -96,7 +116,10 @@ class JobEngine:
         calls, per_seconds = ((settings.poll_rate_per_minute, 60.0) if settings.poll_rate_per_minute
                               else (rate.calls, rate.per_seconds))
         limiter = RateLimiters(clock).for_key(provider.rate_key, calls, per_seconds)
-        self.lifecycle = JobLifecycle(store, publisher, clock, metrics)
+        # Estimated start and finish (bot/core/eta.py), for /queue and shown in the status messages.
+        self.estimates = Estimates(store=store, provider_name=provider.name, expected_seconds=provider.expected_seconds,
+                                   clock=clock, slots=settings.max_concurrent_jobs)
+        self.lifecycle = JobLifecycle(store, publisher, clock, metrics, eta_of=self.estimates.finish_to_show)
         self.slots = ProviderSlots(settings.max_concurrent_jobs)
         # What the parts report to the operator (bot/core/incidents.py); only logged when no alert sink is set.
         self.incidents = Incidents(alerts or Alerts((), clock), provider.name, clock)
@@ -114,7 +137,9 @@ class JobEngine:
             provider=provider, lifecycle=self.lifecycle, tracker=self.tracker, slots=self.slots, clock=clock,
             metrics=metrics, callback_url=callback_url, give_up_after=settings.job_timeout_seconds,
             submit_limiter=limiter if rate.includes_submit else None, incidents=self.incidents,
+            estimates=self.estimates,
         )
+        self.member_settings = MemberSettingsService(member_settings, provider.capabilities, clock)
         self.intake = JobIntake(store=store, capabilities=provider.capabilities, provider_name=provider.name,
                                 clock=clock, quotas=quotas, moderation=moderation)
 
@@ -122,7 +147,9 @@ class JobEngine:
     async def submit(self, submission: Submission, show_status: ShowStatus) -> Job:
         """Accept (or refuse with a UserFacingError: nothing charged), show the public status message, and
         only then queue the job, so a job whose message could not be shown is refunded and never reaches
-        the provider (JobNotStarted). All of it happens before any provider call."""
+        the provider (JobNotStarted). All of it happens before any provider call. Options the member left
+        empty take their defaults from /settings here, the one place, before the intake checks them."""
+        submission = await self.member_settings.apply(submission)
         job = await self.intake.accept(submission)  # charged from here on
         self.metrics.credits(CreditKind.RESERVE, job.cost)
         with bind_job(job):  # every line about the job from here on names it, also in the tasks started here
@@ -130,8 +157,9 @@ class JobEngine:
 
     async def _start(self, job: Job, show_status: ShowStatus) -> Job:
         position = self._expected_position()
+        eta = await self._expected_start(job) if position is not None else None
         try:
-            message_id = await show_status(job, position)
+            message_id = await show_status(job, position, eta)
         except Exception:
             log.warning("the status message could not be shown; the job is not started", exc_info=True)
             raise JobNotStarted(job, refunded=await self._abandon(job)) from None
@@ -146,10 +174,15 @@ class JobEngine:
     async def resubmit(self, job_id: str, show_status: ShowStatus, *, user_id: int, channel_id: int,
                        prompt: str | None = None) -> Job:
         """An earlier job's settings again, for whoever asks (charged to them), with a new prompt when given:
-        Re-roll and Remix. Like `submit`, with UserFacingError when the earlier job is unknown."""
+        Re-roll and Remix. Like `submit`, with UserFacingError when the earlier job is unknown or its images can
+        no longer be had (their links are renewed first: `image_links`)."""
         earlier = await self.get(job_id)
         submission = self.intake.resubmission(earlier, user_id=user_id, channel_id=channel_id or earlier.channel_id,
                                               prompt=prompt)
+        if submission.checked_image_urls and self.image_links is not None:
+            # Before anything is charged: Discord's links to the images expire (ImageUnavailable says so).
+            urls = await self.image_links.refresh(submission.checked_image_urls)
+            submission = dataclasses.replace(submission, checked_image_urls=urls)
         return await self.submit(submission, show_status)
 
     async def get(self, job_id: str) -> Job:
@@ -159,8 +192,35 @@ class JobEngine:
             raise InvalidRequest("That video is no longer known to the bot.")
         return job
 
+    async def queue(self) -> QueueSnapshot:
+        """What is at the provider and what waits, in the order the dispatcher sends it, with estimated start
+        and finish times (/queue). Covers every server: they share the provider's slots."""
+        return await self.estimates.snapshot(self.dispatcher.at_provider(), self.dispatcher.waiting())
+
     async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         return await self.store.recent_for_user(guild_id, user_id, limit)
+
+    async def details(self, job_id: str, actor: Actor) -> JobDetails:
+        """Everything about one job of the actor's server (its result post is public there, so anyone in the
+        server may read it); InvalidRequest for another server's or an unknown job."""
+        job = await self.store.get(job_id)
+        if job is None or job.guild_id != actor.guild_id:
+            raise InvalidRequest("That video is no longer known to the bot.")
+        return JobDetails(job, await self.store.events(job_id))
+
+    async def show(self, job_id: str, actor: Actor) -> Job:
+        """A finished job to post again in the actor's server: their own, or any of the server for a moderator;
+        another server's never (it is answered as unknown, so ids of other servers are not confirmed). Raises
+        InvalidRequest or NotAllowed with words for the member."""
+        job = await self.store.get(job_id.strip().lower())
+        if job is None or job.guild_id != actor.guild_id:
+            raise InvalidRequest(UNKNOWN_TO_SHOW)
+        if job.user_id != actor.user_id and not await self.moderation.is_moderator(actor):
+            raise NotAllowed(NOT_YOURS_TO_SHOW)
+        refusal = not_showable(job)
+        if refusal is not None:
+            raise InvalidRequest(refusal)
+        return job
 
     async def cancel(self, job_id: str, actor: Actor) -> Job:
         """Cancel a queued job: out of the queue, refunded, never submitted. Its requester or a moderator
@@ -193,10 +253,23 @@ class JobEngine:
         position = len(self.dispatcher.queue) + 1
         return position if position > self.slots.limit - self.slots.in_use else None
 
+    async def _expected_start(self, job: Job) -> datetime | None:
+        """The estimated start a job accepted now shows in its first status message (bot/core/eta.py), with the
+        job at the back of the queue like `_expected_position`; None when not estimated now."""
+        if len(self.dispatcher.queue) > ESTIMATE_AT_ONCE_LIMIT:
+            return None
+        try:
+            typical = await self.estimates.typical()
+        except Exception:
+            log.warning("could not read the recent generation times; no estimate shown", exc_info=True)
+            return None
+        planned = self.estimates.plan_with(typical, self.dispatcher.at_provider(), [*self.dispatcher.waiting(), job])
+        return self.estimates.to_show(job.id, START, planned[job.id].start)[0]
+
     async def _queue(self, job: Job, *, shown_position: int | None) -> None:
         position = self.dispatcher.enqueue(job)
         if position is not None and position != shown_position:
-            await self.publisher.show_status(job, queue_position=position)
+            await self.dispatcher.show_queued(job, position, self.estimates.shown(job.id, START))
 
     async def _abandon(self, job: Job) -> bool:
         """Fail a charged job that was never queued, refunding it; False when even that failed."""

@@ -37,13 +37,16 @@ class Submission:
     channel_id: int
     user_id: int
     prompt: str
-    duration: int
-    aspect: str
+    # None (left empty): the member's default from /settings, else the provider's first choice (the engine
+    # fills these in before the intake: bot/core/member_settings.py).
+    duration: int | None = None
+    aspect: str | None = None
     mode: str | None = None
     negative_prompt: str | None = None
-    audio: bool = False
+    audio: bool | None = None
     images: tuple[ImageInput, ...] = ()
     checked_image_urls: tuple[str, ...] = ()  # an earlier job's images (re-roll, remix), checked back then
+    deliver_by_dm: bool | None = None  # the finished video goes to the member's DMs
 
 
 def new_job_id() -> str:
@@ -77,9 +80,11 @@ class JobIntake:
                 f"The prompt is {len(prompt):,} characters long; the limit is {PROMPT_LIMIT:,}. "
                 "Shorten it and try again."
             )
-        if submission.duration not in caps.durations:
+        duration = caps.durations[0] if submission.duration is None else submission.duration
+        aspect = submission.aspect or caps.aspects[0]
+        if duration not in caps.durations:
             raise InvalidRequest(f"Duration must be one of {_listing(caps.durations)} seconds.")
-        if submission.aspect not in caps.aspects:
+        if aspect not in caps.aspects:
             raise InvalidRequest(f"Aspect ratio must be one of {_listing(caps.aspects)}.")
         mode = submission.mode or caps.modes[0]
         if mode not in caps.modes:
@@ -93,8 +98,8 @@ class JobIntake:
             raise InvalidRequest("This server's video provider cannot generate audio.")
         self._check_images(submission.images, len(submission.checked_image_urls))
         return VideoRequest(
-            prompt=prompt, duration=submission.duration, aspect=submission.aspect, mode=mode,
-            negative_prompt=negative, audio=submission.audio,
+            prompt=prompt, duration=duration, aspect=aspect, mode=mode,
+            negative_prompt=negative, audio=bool(submission.audio),
             image_urls=(*submission.checked_image_urls, *(image.url for image in submission.images)),
         )
 
@@ -133,6 +138,7 @@ class JobIntake:
             id=new_job_id(), guild_id=submission.guild_id, channel_id=submission.channel_id,
             user_id=submission.user_id, request=request, provider=self.provider_name, status=JobStatus.QUEUED,
             created_at=now, updated_at=now, cost=self.quotas.cost(request) if self.quotas is not None else 0,
+            deliver_by_dm=bool(submission.deliver_by_dm),
         )
         await self.store.insert(job, self.quotas.charge_for(job) if self.quotas is not None else None)
         return job
@@ -142,7 +148,9 @@ class JobIntake:
         self.accepting = False
 
     def resubmission(self, job: Job, *, user_id: int, channel_id: int, prompt: str | None = None) -> Submission:
-        """The same settings as an earlier job, for another member or with a new prompt (re-roll, remix)."""
+        """The same settings as an earlier job, for another member or with a new prompt (re-roll, remix). Every
+        video setting is given, so the asker's own defaults do not change them; only where the video is
+        delivered (`deliver_by_dm`) is left to the asker's settings."""
         request = job.request
         return Submission(
             guild_id=job.guild_id, channel_id=channel_id, user_id=user_id,

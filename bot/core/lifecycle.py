@@ -4,7 +4,7 @@ same transaction that records them. Queue waits, job durations and refunds are m
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +20,13 @@ log = logging.getLogger(__name__)
 
 class JobLifecycle:
     def __init__(self, store: JobRepository, publisher: Publisher, clock: Clock,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 eta_of: Callable[[Job], Awaitable[datetime | None]] | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.clock = clock
         self.metrics = metrics or Metrics()
+        self.eta_of = eta_of  # the estimate a job's status message shows with its status (bot/core/eta.py)
 
     async def move(
         self, job_id: str, expected: JobStatus | Sequence[JobStatus], new: JobStatus,
@@ -39,12 +41,12 @@ class JobLifecycle:
         with bind_job(job):  # also for the status edit, which the publisher may finish in a task of its own
             log.info("now %s", new.value, extra={"status": new.value})
             if announce:
-                await self.publisher.show_status(job)
+                await self._show(job)
         return job
 
     async def announce(self, job: Job) -> None:
         """Show a job's current status again (its status message appeared after the job had moved on)."""
-        await self.publisher.show_status(job)
+        await self._show(job)
 
     async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], reason: str,
                    *, detail: str | None = None, **fields: Any) -> Job | None:
@@ -60,8 +62,15 @@ class JobLifecycle:
         credits = f"; {refunded} credits refunded" if refunded is not None else ""
         with bind_job(job):
             log.info("now failed: %s%s", detail or reason, credits, extra={"status": JobStatus.FAILED.value})
-            await self.publisher.show_status(job)
+            await self._show(job)
         return job
+
+    async def _show(self, job: Job) -> None:
+        eta = await self.eta_of(job) if self.eta_of is not None else None
+        if eta is None:  # a publisher is only ever handed an estimate there is
+            await self.publisher.show_status(job)
+        else:
+            await self.publisher.show_status(job, eta=eta)
 
     def _measure(self, job: Job, new: JobStatus, now: datetime) -> None:
         """Time spent waiting for the provider (accepted -> submitted) and in all (accepted -> finished)."""

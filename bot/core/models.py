@@ -80,4 +80,5 @@ class Job:
     video_url: str | None = None
     delivery_outcome: DeliveryOutcome | None = None
     result_message_id: int | None = None
+    deliver_by_dm: bool = False  # the member's wish when the job was accepted: the video goes to their DMs
     extra: dict[str, str] = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""Moderation: who is a moderator, the prompt blocklist, and the channels where /video may be used."""
+"""Moderation: who is a moderator, the prompt blocklist, the channels where /video may be used, and the channels
+whose results are posted as spoilers."""
 
 from __future__ import annotations
 
@@ -139,6 +140,17 @@ class ModerationService:
         removed = await self.guilds.remove_video_channel(actor.guild_id, channel_id)
         log.info("guild %s: %s removed %s from the video channels", actor.guild_id, actor.user_id, channel_id)
         return removed
+
+    async def set_spoiler_channel(self, actor: Actor, channel_id: int, spoiler: bool) -> bool:
+        """Results posted in this channel are spoilers (or no longer); False when that was already so."""
+        await self.require_moderator(actor)
+        changed = await self.guilds.set_spoiler_channel(actor.guild_id, channel_id, spoiler)
+        log.info("guild %s: %s set spoiler results %s in %s", actor.guild_id, actor.user_id,
+                 "on" if spoiler else "off", channel_id)
+        return changed
+
+    async def is_spoiler_channel(self, guild_id: int, channel_id: int) -> bool:
+        return channel_id in (await self.guilds.get(guild_id)).spoiler_channels
 
     # -- moderator role ----------------------------------------------------------------------------
     async def set_mod_role(self, actor: Actor, role_id: int | None) -> None:

@@ -21,6 +21,9 @@ class ProviderSlots:
         """Claim a slot (also used at start-up for jobs already at the provider, even over the limit)."""
         self._held.add(job_id)
 
+    def holds(self, job_id: str) -> bool:
+        return job_id in self._held
+
     def release(self, job_id: str) -> None:
         if job_id in self._held:
             self._held.discard(job_id)

@@ -14,17 +14,19 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.core.engine import JobEngine
 from bot.core.moderation import ModerationService
+from bot.core.ports.alerts import Notes
 from bot.core.ports.provider import Capabilities
 from bot.core.quotas import QuotaService
 from bot.discord_adapter.allowed_guilds import allowed_here, leave_unless_allowed
 from bot.discord_adapter.command_sync import SyncRecords, sync_if_changed
 from bot.discord_adapter.errors import handle_command_error
 from bot.discord_adapter.invite import invite_url
+from bot.discord_adapter.modal_routes import ModalRoutes
 from bot.discord_adapter.publisher import DiscordPublisher
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.video", "cogs.quota", "cogs.moderation")
+EXTENSIONS = ("cogs.video", "cogs.quota", "cogs.moderation", "cogs.animate", "cogs.help", "cogs.settings", "cogs.queue")
 
 # The bot never joins voice; discord.py's warnings about missing voice libraries would only confuse.
 discord.VoiceClient.warn_nacl = False
@@ -42,6 +44,7 @@ class Services:
     provider_name: str
     quotas: QuotaService
     moderation: ModerationService
+    notes: Notes | None = None  # small values kept across restarts (an open "Animate" form's image)
 
 
 class AllowedServersTree(app_commands.CommandTree[Any]):
@@ -66,6 +69,7 @@ class KlingBot(commands.Bot):
         )
         self.settings = settings
         self.command_records = command_records  # None: commands are synced at every start
+        self.modal_routes = ModalRoutes()  # the bot's forms, answered by custom id (also after a restart)
         self.tree.error(handle_command_error)
 
     async def setup_hook(self) -> None:
@@ -79,6 +83,9 @@ class KlingBot(commands.Bot):
     @property
     def gateway_connected(self) -> bool:
         return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self.modal_routes.dispatch(interaction)
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))

@@ -4,7 +4,10 @@ so edits and posts work however long a job takes."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -25,15 +28,18 @@ class DiscordPublisher:
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
-        self._latest: dict[str, tuple[Job, int | None]] = {}
+        self._latest: dict[str, tuple[Job, int | None, datetime | None]] = {}
         self._editing: dict[str, asyncio.Task[None]] = {}
         self.view_factory: Any = None  # builds the result buttons; set by the video cog
+        # (guild id, channel id) -> whether results there are spoilers; set by the moderation cog.
+        self.spoiler_check: Callable[[int, int], Awaitable[bool]] | None = None
+        self.status_view_factory: Any = None  # the status message's buttons for a job (None: none); ditto
 
     # -- status ---------------------------------------------------------------------------------------
-    async def show_status(self, job: Job, *, queue_position: int | None = None) -> None:
+    async def show_status(self, job: Job, *, queue_position: int | None = None, eta: datetime | None = None) -> None:
         if job.status_message_id is None:
             return
-        self._latest[job.id] = (job, queue_position)
+        self._latest[job.id] = (job, queue_position, eta)
         if job.id not in self._editing:
             task = asyncio.create_task(self._edit_until_current(job.id))
             self._editing[job.id] = task
@@ -41,20 +47,25 @@ class DiscordPublisher:
     async def _edit_until_current(self, job_id: str) -> None:
         try:
             while job_id in self._latest:
-                job, position = self._latest.pop(job_id)
-                await self._edit_status(job, position)
+                job, position, eta = self._latest.pop(job_id)
+                await self._edit_status(job, position, eta)
         finally:
             self._editing.pop(job_id, None)
 
-    async def _edit_status(self, job: Job, position: int | None) -> None:
+    async def _edit_status(self, job: Job, position: int | None, eta: datetime | None = None) -> None:
         channel = self.client.get_partial_messageable(job.channel_id)
         message = channel.get_partial_message(job.status_message_id)  # type: ignore[arg-type]
         try:
-            await message.edit(embed=render.status_embed(job, queue_position=position))
+            await message.edit(embed=render.status_embed(job, queue_position=position, eta=eta),
+                               view=self._status_view(job))
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             log.warning("job %s: could not update the status message (%s)", job.id, exc)
         except Exception:  # a status edit must never take anything else down (e.g. during shutdown)
             log.exception("job %s: updating the status message failed", job.id)
+
+    def _status_view(self, job: Job) -> discord.ui.View | None:
+        """The buttons the status message shows now (Cancel while queued); None removes them."""
+        return self.status_view_factory(job) if self.status_view_factory is not None else None
 
     async def wait_for_edits(self) -> None:
         """Let pending status edits finish (used at shutdown and by tests)."""
@@ -69,6 +80,8 @@ class DiscordPublisher:
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 
     async def post_result(self, job: Job, result: Result, *, nonce: str) -> int:
+        spoiler = await self._spoiler(job)
+        result = _hidden(result) if spoiler else result
         channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         reference = None
         if job.status_message_id is not None:
@@ -85,24 +98,43 @@ class DiscordPublisher:
         if self.view_factory is not None:
             kwargs["view"] = self.view_factory(job)
         if result.file is not None:
-            kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4")
+            kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4", spoiler=spoiler)
         message = await _send(channel, kwargs)
         return message.id
 
+    async def _spoiler(self, job: Job) -> bool:
+        """Whether the job's channel posts results as spoilers (the channel's choice also goes with a result
+        sent by direct message instead). Unknown when the setting cannot be read: not a spoiler then, since
+        the video must still be delivered."""
+        if self.spoiler_check is None:
+            return False
+        try:
+            return await self.spoiler_check(job.guild_id, job.channel_id)
+        except Exception:
+            log.exception("job %s: could not read whether its channel posts spoilers", job.id)
+            return False
+
     async def direct_message_result(self, job: Job, result: Result) -> int:
+        spoiler = await self._spoiler(job)
+        result = _hidden(result) if spoiler else result
         try:
             user = self.client.get_user(job.user_id) or await self.client.fetch_user(job.user_id)
             channel = await user.create_dm()
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise PublishError(f"cannot open a direct message: {exc}", permanent=True) from exc
         kwargs: dict[str, Any] = {
-            "content": render.result_content(job, result) + "\n(I could not post it in the channel you asked in.)",
+            "content": render.result_content(job, result) + "\n" + render.direct_message_note(job),
             "embed": render.result_embed(job),
         }
         if result.file is not None:
-            kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4")
+            kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4", spoiler=spoiler)
         message = await _send(channel, kwargs)
         return message.id
+
+
+def _hidden(result: Result) -> Result:
+    """A spoiler result's link, hidden until clicked (`||…||`); its file is marked by `discord.File(spoiler=)`."""
+    return dataclasses.replace(result, link=f"||{result.link}||") if result.link else result
 
 
 async def _send(channel: discord.abc.Messageable, kwargs: dict[str, Any]) -> discord.Message:

@@ -21,7 +21,8 @@ from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, GUILD, BotHarness
 
 INVITE_PERMISSIONS = 274878024704  # View Channel, Send Messages (+ in Threads), Embed Links, Attach Files, History
-BOT_COMMANDS = {"video", "jobs", "quota", "moderation"}
+BOT_COMMANDS = {"video", "jobs", "show", "quota", "moderation", "help", "Animate with Kling", "settings",
+                "queue"}
 
 
 def rows(path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -208,7 +209,7 @@ async def test_commands_sync_and_clear_over_rest(
     video = next(c for c in discord_fake.guild_commands[GUILD] if c["name"] == "video")
     durations = next(o for o in video["options"] if o["name"] == "duration")
     assert [choice["value"] for choice in durations["choices"]] == [5, 10, 15]  # the sandbox's capabilities
-    assert capsys.readouterr().out.startswith(f"synced 4 commands in server {GUILD}: /")
+    assert capsys.readouterr().out.startswith(f"synced {len(BOT_COMMANDS)} commands in server {GUILD}: /")
 
     assert await cli.run(["commands", "sync"]) == 0
     assert {c["name"] for c in discord_fake.commands} == BOT_COMMANDS

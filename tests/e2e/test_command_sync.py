@@ -79,7 +79,9 @@ async def test_a_restart_with_unchanged_commands_makes_no_put(
     assert guild_puts(discord_fake) == 1
     assert global_puts(discord_fake) == 0
     assert caplog.text.count(f"{UNCHANGED} (guild {GUILD})") == 2
-    assert {c["name"] for c in discord_fake.guild_commands[GUILD]} == {"video", "jobs", "quota", "moderation"}
+    assert {c["name"] for c in discord_fake.guild_commands[GUILD]} == {"video", "jobs", "show", "quota", "moderation",
+                                                                     "help", "Animate with Kling", "settings",
+                                                                     "queue"}
 
 
 async def test_global_commands_are_not_synced_again_either(
@@ -114,11 +116,12 @@ async def test_copies_in_a_former_dev_guild_are_removed_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger=SYNC_LOGGER)
     await harness.start()
-    assert len(discord_fake.guild_commands[GUILD]) == 4
+    assert len(discord_fake.guild_commands[GUILD]) == 9
 
     harness.overrides["dev_guild_id"] = None  # the operator is done testing
     await harness.restart()
-    assert {c["name"] for c in discord_fake.commands} == {"video", "jobs", "quota", "moderation"}
+    assert {c["name"] for c in discord_fake.commands} == {"video", "jobs", "show", "quota", "moderation", "help",
+                                                      "Animate with Kling", "settings", "queue"}
     assert discord_fake.guild_commands[GUILD] == []  # no longer listed twice in that server
     assert (global_puts(discord_fake), guild_puts(discord_fake)) == (1, 2)
     assert f"removed the commands copied to former DEV_GUILD_ID {GUILD}" in caplog.text
@@ -129,7 +132,7 @@ async def test_copies_in_a_former_dev_guild_are_removed_once(
     harness.overrides["dev_guild_id"] = GUILD  # back to testing: the copies must come back
     await harness.restart()
     assert guild_puts(discord_fake) == 3
-    assert len(discord_fake.guild_commands[GUILD]) == 4
+    assert len(discord_fake.guild_commands[GUILD]) == 9
 
 
 async def test_moving_the_dev_guild_removes_the_copies_from_the_former_one(
@@ -140,7 +143,7 @@ async def test_moving_the_dev_guild_removes_the_copies_from_the_former_one(
     harness.overrides["dev_guild_id"] = OTHER_GUILD
     await harness.restart()
     assert discord_fake.guild_commands[GUILD] == []
-    assert len(discord_fake.guild_commands[OTHER_GUILD]) == 4
+    assert len(discord_fake.guild_commands[OTHER_GUILD]) == 9
     assert (guild_puts(discord_fake, GUILD), guild_puts(discord_fake, OTHER_GUILD)) == (2, 1)
 
     await harness.restart()
@@ -156,7 +159,7 @@ async def test_a_removal_discord_failed_is_tried_again_at_the_next_start(
     harness.overrides["dev_guild_id"] = None
     discord_fake.fail_next("PUT", rf"/guilds/{GUILD}/commands$", 503)
     await harness.restart()
-    assert len(discord_fake.guild_commands[GUILD]) == 4  # still there
+    assert len(discord_fake.guild_commands[GUILD]) == 9  # still there
     assert "will try again at the next start" in caplog.text
 
     await harness.restart()
@@ -205,7 +208,7 @@ async def test_the_command_lines_sync_is_remembered_and_its_clear_forgotten(
     assert discord_fake.guild_commands[GUILD] == []
     await harness.start()
     assert guild_puts(discord_fake) == 4  # cleared, so the start registers them again
-    assert len(discord_fake.guild_commands[GUILD]) == 4
+    assert len(discord_fake.guild_commands[GUILD]) == 9
     assert "not recorded" not in capsys.readouterr().out
 
 

@@ -51,7 +51,19 @@ Behaviour worth knowing when writing tests:
   client could not send (unknown option, disabled button, modal never shown to that user, channel not
   in the guild, user not a member) and ``PermissionError`` when the synced command's
   ``default_member_permissions``/``contexts`` would hide the command from that user.
+* Attachment URLs are signed like Discord's (``?ex=…&is=…&hm=…&``) and valid for ``attachment_ttl`` seconds
+  of the CDN's clock; after ``expire_attachments()`` (a day passes) the CDN answers 404 for every URL handed
+  out so far, and ``POST /attachments/refresh-urls`` gives working ones (``refreshed_urls`` logs what was
+  asked). ``post_member_message`` stores a member's message (attachments, embeds) for
+  ``send_message_command`` (a message context-menu command).
 * ``requests`` logs ``(method, path)`` with the path after ``/api/v10`` and without the query.
+* ``add_thread`` adds a public thread (type 11) under a text channel; ``deny_bot_permissions`` is a channel
+  overwrite against the bot (threads follow their parent's). Both show in ``app_permissions`` of
+  interactions, and posting checks them (View Channel; Send Messages, or Send Messages in Threads in a
+  thread; Attach Files for uploads).
+* Synced commands keep their ``integration_types`` (absent: ``app_install_types``, server and user install
+  as for a new app) and ``contexts``; ``send_slash_command(user_install=True)`` is a member running it
+  through their own install, refused unless the command allows user installs.
 * Bugs of the fake itself are answered with 400 (not 500, which discord.py would retry for ~25 s)
   and collected in ``internal_errors``.
 * discord.py sleeps 5 s before every re-IDENTIFY (``Client.before_identify_hook``); tests that
@@ -64,6 +76,8 @@ import asyncio
 import contextlib
 import copy
 import datetime as _dt
+import hashlib
+import hmac
 import json
 import logging
 import mimetypes
@@ -296,7 +310,7 @@ class FakeMember:
 
 @dataclass
 class FakeChannel:
-    """A guild text channel (type 0) or a DM channel (type 1)."""
+    """A guild text channel (type 0), a DM channel (type 1) or a public thread (type 11)."""
 
     id: int
     type: int
@@ -306,6 +320,10 @@ class FakeChannel:
     recipient_id: int | None = None
     forbidden: bool = False
     deleted: bool = False
+    bot_deny: int = 0
+    """Permissions a channel overwrite denies the bot here (``FakeDiscord.deny_bot_permissions``)."""
+    parent_id: int | None = None
+    """A thread's (type 11) parent text channel, whose overwrites the thread follows."""
 
 
 class FakeGuild:
@@ -357,13 +375,14 @@ class FakeGuild:
         return perms
 
     def bot_channel_permissions(self, channel: FakeChannel) -> int:
-        """The bot's permissions in a channel of this guild."""
+        """The bot's permissions in a channel of this guild (a thread has its parent channel's overwrites)."""
         perms = self.roles[self.id].permissions | self.bot_permissions
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
-        if channel.forbidden:
+        source = self.channels.get(channel.parent_id, channel) if channel.parent_id is not None else channel
+        if source.forbidden:
             perms &= ~FORBIDDEN_CHANNEL_DENY
-        return perms
+        return perms & ~source.bot_deny
 
 
 @dataclass
@@ -583,6 +602,9 @@ class FakeDiscord:
         self._dms_closed: set[int] = set()
 
         self.commands: list[dict[str, Any]] = []
+        self.app_install_types: tuple[int, ...] = (0, 1)
+        """Installation types the app allows "in the Developer Portal" (0 server, 1 user install; a new
+        app allows both): a command that names none gets these as its ``integration_types``."""
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.command_permissions: dict[tuple[int, str], list[dict[str, Any]]] = {}
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
@@ -594,6 +616,12 @@ class FakeDiscord:
         self._msg_index: dict[int, dict[str, Any]] = {}
         self.attachment_data: dict[int, bytes] = {}
         self._attachment_types: dict[int, str] = {}
+        self.attachment_ttl = 24 * 3600.0
+        """Seconds a signed attachment URL stays valid (Discord: about a day)."""
+        self._cdn_clock_shift = 0.0
+        self._cdn_key = secrets.token_bytes(16)
+        self.refreshed_urls: list[str] = []
+        """Every URL asked for at ``POST /attachments/refresh-urls``, in order."""
         self._nonces: dict[tuple[int, str], tuple[float, int]] = {}
 
         self.interactions: list[FakeInteraction] = []
@@ -817,6 +845,28 @@ class FakeDiscord:
         payload = {"guild_id": str(guild_id), "role": role.to_dict()}
         self._dispatch_guild_event(guild_id, "GUILD_ROLE_CREATE", payload, INTENT_GUILDS)
 
+    def add_thread(self, guild_id: int, thread_id: int, parent_id: int, name: str = "thread") -> None:
+        """Add a public thread (type 11) under the text channel ``parent_id`` (THREAD_CREATE is dispatched). The
+        bot posts in it with Send Messages in Threads; it follows its parent's permission overwrites."""
+        guild = self.guilds[guild_id]
+        if guild.channels.get(parent_id) is None or guild.channels[parent_id].type != 0:
+            raise ValueError(f"channel {parent_id} is not a text channel of guild {guild_id}")
+        thread = FakeChannel(thread_id, 11, name=name, guild_id=guild_id, parent_id=parent_id)
+        guild.channels[thread_id] = thread
+        self._channels[thread_id] = thread
+        self.messages.setdefault(thread_id, [])
+        payload = {**self._channel_obj(thread), "newly_created": True}
+        self._dispatch_guild_event(guild_id, "THREAD_CREATE", payload, INTENT_GUILDS)
+
+    def deny_bot_permissions(self, channel_id: int, permissions: int) -> None:
+        """A channel permission overwrite that denies the bot ``permissions`` (bits) in this text channel (and its
+        threads): reflected in ``app_permissions`` of interactions there and enforced on posting (403 code
+        50013; 50001 without View Channel). ``0`` removes the overwrite. CHANNEL_UPDATE is dispatched."""
+        channel = self._channels[channel_id]
+        channel.bot_deny = permissions
+        if channel.guild_id is not None:
+            self._dispatch_guild_event(channel.guild_id, "CHANNEL_UPDATE", self._channel_obj(channel), INTENT_GUILDS)
+
     def set_channel_forbidden(self, channel_id: int, forbidden: bool = True) -> None:
         """Deny the bot Send Messages/Attach Files/Embed Links in a channel: POST/PATCH of channel
         messages there answer 403 code 50013. Interaction responses still work (as on Discord)."""
@@ -885,7 +935,7 @@ class FakeDiscord:
         att_id = self._snowflake()
         self.attachment_data[att_id] = bytes(data)
         self._attachment_types[att_id] = content_type
-        url = f"{self.cdn_url}/ephemeral-attachments/{self.application_id}/{att_id}/{urllib.parse.quote(filename)}"
+        url = self._signed(f"/ephemeral-attachments/{self.application_id}/{att_id}/{urllib.parse.quote(filename)}")
         return {
             "id": str(att_id),
             "filename": filename,
@@ -895,6 +945,76 @@ class FakeDiscord:
             "proxy_url": url,
             "ephemeral": True,
         }
+
+    # ------------------------------------------------------------------ signed attachment URLs
+    def _cdn_now(self) -> float:
+        return time.time() + self._cdn_clock_shift
+
+    def _signature(self, path: str, expires: str, issued: str) -> str:
+        return hmac.new(self._cdn_key, f"{path}|{expires}|{issued}".encode(), hashlib.sha256).hexdigest()
+
+    def _signed(self, path: str) -> str:
+        """A CDN URL for ``path`` signed as Discord signs them: ``ex`` (expiry) and ``is`` (issued) as hex unix
+        seconds, ``hm`` a signature over both; valid for ``attachment_ttl`` seconds of the CDN's clock."""
+        now = self._cdn_now()
+        expires, issued = f"{int(now + self.attachment_ttl):x}", f"{int(now):x}"
+        query = urllib.parse.urlencode({"ex": expires, "is": issued, "hm": self._signature(path, expires, issued)})
+        return f"{self.cdn_url}{path}?{query}&"
+
+    def _signature_valid(self, raw_path: str) -> bool:
+        path, _, query = raw_path.partition("?")
+        params = urllib.parse.parse_qs(query)
+        expires, issued, signature = (params.get(key, [""])[0] for key in ("ex", "is", "hm"))
+        if not (expires and issued and signature):
+            return False
+        if not hmac.compare_digest(signature, self._signature(path, expires, issued)):
+            return False
+        try:
+            return int(expires, 16) > self._cdn_now()
+        except ValueError:
+            return False
+
+    def expire_attachments(self) -> None:
+        """Let a day pass on the CDN: every attachment URL handed out so far is past its ``ex`` and answers
+        404; ``POST /attachments/refresh-urls`` (and new uploads) give URLs that work."""
+        self._cdn_clock_shift += self.attachment_ttl + 1
+
+    def post_member_message(
+        self,
+        channel_id: int,
+        user_id: int,
+        content: str = "",
+        *,
+        files: list[tuple[bytes, str, str]] | None = None,
+        embeds: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """A message a member posted: ``files`` as ``(data, filename, content_type)`` become attachments on the
+        CDN (signed URLs), ``embeds`` are stored as given (e.g. ``{"image": {"url": ...}}`` for a link preview).
+        Returns the stored message (use it as the target of ``send_message_command``)."""
+        channel = self._channels[channel_id]
+        if channel.guild_id is not None and user_id not in self.guilds[channel.guild_id].members:
+            raise ValueError(f"user {user_id} is not a member of guild {channel.guild_id}")
+        attachments = []
+        for data, filename, content_type in files or []:
+            att_id = self._snowflake()
+            self.attachment_data[att_id] = bytes(data)
+            self._attachment_types[att_id] = content_type
+            url = self._signed(f"/attachments/{channel_id}/{att_id}/{urllib.parse.quote(filename)}")
+            attachments.append({"id": str(att_id), "filename": filename, "size": len(data), "url": url,
+                                "proxy_url": url, "content_type": content_type})
+        embeds = [{"type": "rich", **copy.deepcopy(e)} for e in embeds or []]
+        msg_id = self._snowflake()
+        msg: dict[str, Any] = {
+            "id": str(msg_id), "type": 0, "content": content, "channel_id": str(channel_id),
+            "author": self._public_user(user_id), "attachments": attachments, "embeds": embeds,
+            "mentions": self._mentions(content), "mention_roles": [], "mention_everyone": False, "pinned": False,
+            "tts": False, "timestamp": _now_iso(), "edited_timestamp": None, "flags": 0, "components": [],
+        }
+        self.messages.setdefault(channel_id, []).append(msg)
+        self._msg_index[msg_id] = msg
+        self._dispatch_message_event("MESSAGE_CREATE", channel, msg)
+        self._notify()
+        return msg
 
     # ------------------------------------------------------------------ payload builders
     def _role_ids_of(self, member: FakeMember) -> list[str]:
@@ -928,11 +1048,12 @@ class FakeDiscord:
                 "flags": 0,
                 "recipients": [self._public_user(channel.recipient_id)],
             }
+        if channel.type == 11:
+            return self._thread_obj(channel)
         overwrites = []
-        if channel.forbidden:
-            overwrites.append(
-                {"id": str(self.bot_user_id), "type": 1, "allow": "0", "deny": str(FORBIDDEN_CHANNEL_DENY)}
-            )
+        deny = (FORBIDDEN_CHANNEL_DENY if channel.forbidden else 0) | channel.bot_deny
+        if deny:
+            overwrites.append({"id": str(self.bot_user_id), "type": 1, "allow": "0", "deny": str(deny)})
         return {
             "id": str(channel.id),
             "type": channel.type,
@@ -946,6 +1067,30 @@ class FakeDiscord:
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+        }
+
+    def _thread_obj(self, thread: FakeChannel) -> dict[str, Any]:
+        created = _now_iso()
+        return {
+            "id": str(thread.id),
+            "type": thread.type,
+            "guild_id": str(thread.guild_id),
+            "parent_id": str(thread.parent_id),
+            "owner_id": str(self.owner_user_id),
+            "name": thread.name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": len(self.messages.get(thread.id, [])),
+            "member_count": 1,
+            "total_message_sent": len(self.messages.get(thread.id, [])),
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": created,
+                "locked": False,
+                "create_timestamp": created,
+            },
         }
 
     def _guild_payload(self, guild: FakeGuild) -> dict[str, Any]:
@@ -995,8 +1140,8 @@ class FakeDiscord:
                 "member_count": len(members),
                 "voice_states": [],
                 "members": members,
-                "channels": [self._channel_obj(c) for c in guild.channels.values() if not c.deleted],
-                "threads": [],
+                "channels": [self._channel_obj(c) for c in guild.channels.values() if not c.deleted and c.type != 11],
+                "threads": [self._channel_obj(c) for c in guild.channels.values() if not c.deleted and c.type == 11],
                 "presences": [],
                 "stage_instances": [],
                 "guild_scheduled_events": [],
@@ -1029,7 +1174,7 @@ class FakeDiscord:
             "tags": [],
             "install_params": None,
             "custom_install_url": None,
-            "integration_types_config": {"0": {}},
+            "integration_types_config": {str(kind): {} for kind in self.app_install_types},
             "approximate_guild_count": len(self.guilds),
             "approximate_user_install_count": 0,
             "cover_image": None,
@@ -1334,6 +1479,7 @@ class FakeDiscord:
         r.add_get("/gateway", self._handle_gateway)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._h_cdn)
         r.add_get("/ephemeral-attachments/{app_id}/{attachment_id}/{filename}", self._h_cdn)
+        r.add_post(a + "/attachments/refresh-urls", self._h_refresh_urls)
         r.add_get(a + "/gateway", self._h_gateway_info)
         r.add_get(a + "/gateway/bot", self._h_gateway_bot)
         r.add_get(a + "/users/@me", self._h_me)
@@ -1498,11 +1644,34 @@ class FakeDiscord:
             att_id = int(request.match_info["attachment_id"])
         except ValueError:
             return web.Response(status=404, text="Not Found")
+        if not self._signature_valid(request.raw_path):
+            return web.Response(status=404, text="This content is no longer available.")
         data = self.attachment_data.get(att_id)
         if data is None:
             return web.Response(status=404, text="This content is no longer available.")
         ctype = self._attachment_types.get(att_id, "application/octet-stream")
         return web.Response(body=data, headers={"Content-Type": ctype})
+
+    async def _h_refresh_urls(self, request: web.Request) -> web.Response:
+        """``POST /attachments/refresh-urls``: fresh signatures for this CDN's attachments that still exist.
+        URLs that are not attachments of this CDN (or whose attachment is gone) are left out of the answer."""
+        payload, _ = await self._read_body(request)
+        urls = payload.get("attachment_urls")
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise _form_error("attachment_urls", "BASE_TYPE_REQUIRED", "This field is required")
+        if len(urls) > 50:
+            raise _too_long("attachment_urls", 50)
+        self.refreshed_urls.extend(urls)
+        refreshed = []
+        for url in urls:
+            if not url.startswith(self.cdn_url + "/"):
+                continue
+            path = url[len(self.cdn_url):].partition("?")[0]
+            match = re.fullmatch(r"/(?:ephemeral-)?attachments/\d+/(\d+)/[^/]+", path)
+            if match is None or int(match.group(1)) not in self.attachment_data:
+                continue
+            refreshed.append({"original": url, "refreshed": self._signed(path)})
+        return _json({"refreshed_urls": refreshed})
 
     async def _h_gateway_info(self, request: web.Request) -> web.Response:
         return _json({"url": self.gateway_url})
@@ -1629,7 +1798,8 @@ class FakeDiscord:
                 "default_member_permissions": cmd.get("default_member_permissions"),
                 "dm_permission": cmd.get("dm_permission", True),
                 "contexts": cmd.get("contexts"),
-                "integration_types": cmd.get("integration_types") or [0],
+                # Absent, Discord fills in what the app allows in the Developer Portal.
+                "integration_types": cmd.get("integration_types") or list(self.app_install_types),
                 "nsfw": bool(cmd.get("nsfw", False)),
             }
             if cmd.get("options"):
@@ -1669,6 +1839,9 @@ class FakeDiscord:
                 self._validate_options(cmd.get("options") or [], f"{i}.options")
             elif not 1 <= len(name) <= 32:
                 raise _form_error(f"{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+            elif cmd.get("description") or cmd.get("options"):
+                raise _form_error(f"{i}.description", "APPLICATION_COMMAND_CONTEXT_MENU_INVALID",
+                                  "Context menu commands cannot have a description or options")
         if counts.get(1, 0) > 100:
             raise _form_error("_errors", "APPLICATION_COMMANDS_TOO_MANY", "Maximum number of commands reached")
 
@@ -1745,6 +1918,7 @@ class FakeDiscord:
         payload, uploads = await self._read_body(request)
         if channel.forbidden:
             raise _ApiError(403, 50013, "Missing Permissions")
+        self._check_bot_may_post(channel, uploads)
         if channel.type == 1 and channel.recipient_id in self._dms_closed:
             raise _ApiError(403, 50007, "Cannot send messages to this user")
         self._check_upload_limit(uploads, self._limit_for_channel(channel))
@@ -1765,6 +1939,18 @@ class FakeDiscord:
         if key is not None:
             self._nonces[key] = (time.monotonic(), int(msg["id"]))
         return _json(msg)
+
+    def _check_bot_may_post(self, channel: FakeChannel, uploads: dict[int, _Upload]) -> None:
+        """Discord's checks of the bot's own permissions for a channel message (guild channels only)."""
+        guild = self.guilds.get(channel.guild_id or 0)
+        if guild is None:
+            return
+        perms = guild.bot_channel_permissions(channel)
+        send = SEND_MESSAGES_IN_THREADS if channel.type == 11 else SEND_MESSAGES
+        if not perms & VIEW_CHANNEL:
+            raise _ApiError(403, 50001, "Missing Access")
+        if not perms & send or (uploads and not perms & ATTACH_FILES):
+            raise _ApiError(403, 50013, "Missing Permissions")
 
     async def _h_get_message(self, request: web.Request) -> web.Response:
         channel = self._channel_or_404(request.match_info["channel_id"])
@@ -1896,7 +2082,7 @@ class FakeDiscord:
             att_id = self._snowflake()
             filename = meta.get("filename") or upload.filename
             ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-            url = f"{self.cdn_url}/attachments/{channel_id}/{att_id}/{urllib.parse.quote(filename)}"
+            url = self._signed(f"/attachments/{channel_id}/{att_id}/{urllib.parse.quote(filename)}")
             att: dict[str, Any] = {
                 "id": str(att_id),
                 "filename": filename,
@@ -2150,7 +2336,14 @@ class FakeDiscord:
                 return cmd
         return None
 
-    def _check_invocation(self, cmd: dict[str, Any], guild_id: int | None, user_id: int) -> None:
+    def _check_invocation(
+        self, cmd: dict[str, Any], guild_id: int | None, user_id: int, *, user_install: bool = False
+    ) -> None:
+        installs = cmd.get("integration_types") or list(self.app_install_types)
+        install = 1 if user_install else 0
+        if install not in installs:
+            how = "the member's own (user) install" if user_install else "a server install"
+            raise PermissionError(f"/{cmd['name']} cannot be used through {how} (integration_types {installs})")
         contexts = cmd.get("contexts")
         if guild_id is None:
             if contexts is not None and 1 not in contexts:
@@ -2280,6 +2473,7 @@ class FakeDiscord:
         data: dict[str, Any],
         *,
         message: dict[str, Any] | None = None,
+        user_install: bool = False,
     ) -> FakeInteraction:
         session = self._latest_session
         if session is None or not session.valid:
@@ -2315,7 +2509,9 @@ class FakeDiscord:
                     "guild_locale": "en-US",
                     "member": member_obj,
                     "app_permissions": str(guild.bot_channel_permissions(channel)),
-                    "authorizing_integration_owners": {"0": str(guild.id)},
+                    "authorizing_integration_owners": (
+                        {"1": str(user_id)} if user_install else {"0": str(guild.id)}
+                    ),
                     "context": 0,
                 }
             )
@@ -2361,8 +2557,13 @@ class FakeDiscord:
         name: str,
         options: list[dict[str, Any]] | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        user_install: bool = False,
     ) -> FakeInteraction:
         """Dispatch a slash command (type 2) as ``user_id`` typed it in ``channel_id``.
+
+        ``user_install=True``: the member runs it through their own install of the app (integration type 1,
+        ``authorizing_integration_owners {"1": user}``), refused unless the command's ``integration_types``
+        include 1.
 
         ``options`` in wire form; attachments (from ``add_attachment``) go into
         ``data.resolved.attachments``; user/role/channel options are resolved automatically. If the bot
@@ -2375,7 +2576,7 @@ class FakeDiscord:
         cmd = self._find_command(name, guild_id, 1)
         data: dict[str, Any] = {"id": str(cmd["id"] if cmd else self._snowflake()), "name": name, "type": 1}
         if cmd is not None:
-            self._check_invocation(cmd, guild_id, user_id)
+            self._check_invocation(cmd, guild_id, user_id, user_install=user_install)
             self._check_options(cmd.get("options") or [], options, f"/{name}")
             if cmd.get("guild_id"):
                 data["guild_id"] = cmd["guild_id"]
@@ -2384,7 +2585,7 @@ class FakeDiscord:
         resolved = self._resolve(options, guild, attachments)
         if resolved:
             data["resolved"] = resolved
-        interaction = self._send_interaction(2, guild, channel, user_id, data)
+        interaction = self._send_interaction(2, guild, channel, user_id, data, user_install=user_install)
         await asyncio.sleep(0)
         return interaction
 
@@ -2410,6 +2611,32 @@ class FakeDiscord:
         if cmd is not None and cmd.get("guild_id"):
             data["guild_id"] = cmd["guild_id"]
         interaction = self._send_interaction(4, guild, channel, user_id, data)
+        await asyncio.sleep(0)
+        return interaction
+
+    async def send_message_command(
+        self, *, guild_id: int | None, channel_id: int, user_id: int, name: str, target_message: dict[str, Any]
+    ) -> FakeInteraction:
+        """Run the message context-menu command ``name`` (type 3, "Apps" in a message's menu) on
+        ``target_message``: INTERACTION_CREATE type 2 with ``data{type 3, name, target_id,
+        resolved.messages}``. ``ValueError`` when the bot synced no message command of that name (the menu
+        would not show it); ``PermissionError`` as for slash commands."""
+        guild, channel = self._interaction_context(guild_id, channel_id, user_id)
+        cmd = self._find_command(name, guild_id, 3)
+        if cmd is None:
+            raise ValueError(f"no message command {name!r} was synced")
+        self._check_invocation(cmd, guild_id, user_id)
+        target = copy.deepcopy(target_message)
+        data: dict[str, Any] = {
+            "id": str(cmd["id"]),
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
+        }
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        interaction = self._send_interaction(2, guild, channel, user_id, data)
         await asyncio.sleep(0)
         return interaction
 
@@ -2530,10 +2757,19 @@ class FakeDiscord:
                     text["id"] = comp["id"]
                 return text
             if kind == 3 and comp.get("custom_id"):
-                known.add(comp["custom_id"])
-                chosen: Any = fields.get(comp["custom_id"], [])
+                cid = comp["custom_id"]
+                known.add(cid)
+                options = comp.get("options") or []
+                # Not chosen: what the select shows pre-selected (its default options), as a client submits it.
+                chosen: Any = fields.get(cid, [o["value"] for o in options if o.get("default")])
                 values = [chosen] if isinstance(chosen, str) else list(chosen)
-                return {"type": 3, "custom_id": comp["custom_id"], "values": values}
+                if options and not set(values) <= {o["value"] for o in options}:
+                    raise ValueError(f"{values} are not options of {cid!r}")
+                if comp.get("required", True) and not values:
+                    raise ValueError(f"select {cid!r} is required")
+                if values and not comp.get("min_values", 1) <= len(values) <= comp.get("max_values", 1):
+                    raise ValueError(f"wrong number of values for {cid!r}")
+                return {"type": 3, "custom_id": cid, "values": values}
             return None
 
         components = [s for s in (submitted(c) for c in source.modal.get("components") or []) if s is not None]

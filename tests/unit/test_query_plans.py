@@ -97,6 +97,7 @@ async def test_every_hot_query_reads_an_index(world: World, tmp_path: Path) -> N
         ("a job fails and is refunded", lambda: world.fail(failing)),
         ("an event is recorded", lambda: world.store.record_event(job.id, world.clock.now(), "note", "seen")),
         ("/jobs", lambda: world.store.recent_for_user(GUILD, ALICE, 10)),
+        ("/queue's estimates: recent generation times", lambda: world.store.generation_seconds("runblob", 20)),
         ("/quota show", lambda: world.quotas.show(moderator, ALICE)),
         ("/quota pool", lambda: world.quotas.pool(GUILD)),
         ("/quota history (the server)", lambda: world.quotas.history(moderator, None, 1)),

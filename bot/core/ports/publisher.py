@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -30,8 +31,9 @@ class Result:
 
 
 class Publisher(Protocol):
-    async def show_status(self, job: Job, *, queue_position: int | None = None) -> None:
-        """Bring the job's public status message up to date (best effort; never raises)."""
+    async def show_status(self, job: Job, *, queue_position: int | None = None, eta: datetime | None = None) -> None:
+        """Bring the job's public status message up to date (best effort; never raises). `eta`: the estimated
+        start of a queued job, the estimated finish of a job at the provider (bot/core/eta.py)."""
         ...
 
     async def upload_limit(self, guild_id: int) -> int:
@@ -43,5 +45,6 @@ class Publisher(Protocol):
         ...
 
     async def direct_message_result(self, job: Job, result: Result) -> int:
-        """Fallback: send the result to the requester privately. Raises PublishError."""
+        """Send the result to the requester privately: what they asked for (`job.deliver_by_dm`), or the
+        fallback when the channel refused. Raises PublishError."""
         ...

@@ -69,6 +69,21 @@ class GuildSettings:
     mod_role_id: int | None = None
     blocked_words: tuple[str, ...] = ()
     video_channels: tuple[int, ...] = ()  # empty: /video works in every channel
+    spoiler_channels: frozenset[int] = frozenset()  # results posted there are spoilers
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSettings:
+    """A member's own defaults for `/video` in one server. None: no default of their own (the provider's
+    first choice applies)."""
+
+    guild_id: int
+    user_id: int
+    duration: int | None = None
+    aspect: str | None = None
+    mode: str | None = None
+    audio: bool | None = None
+    deliver_by_dm: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +153,10 @@ class JobRepository(Protocol):
 
     async def count_by_status(self) -> dict[JobStatus, int]: ...
 
+    async def generation_seconds(self, provider: str, limit: int) -> list[float]:
+        """Seconds from submitted to completed of the provider's last `limit` finished jobs, newest first."""
+        ...
+
     async def events(self, job_id: str) -> list[JobEvent]: ...
 
     async def prune_finished(self, updated_before: datetime, limit: int) -> Pruned:
@@ -176,8 +195,8 @@ class QuotaRepository(Protocol):
         """Give a job's charge back, into the period it was charged in, once; None: nothing to refund."""
         ...
 
-    async def failed_without_refund(self) -> list[str]:
-        """Jobs that failed and were charged but never refunded (the bot stopped in between)."""
+    async def failed_without_refund(self, updated_since: datetime) -> list[str]:
+        """Jobs failed since then that were charged but never refunded (the bot stopped in between)."""
         ...
 
     async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int
@@ -200,3 +219,23 @@ class GuildSettingsRepository(Protocol):
     async def add_video_channel(self, guild_id: int, channel_id: int) -> bool: ...
 
     async def remove_video_channel(self, guild_id: int, channel_id: int) -> bool: ...
+
+    async def set_spoiler_channel(self, guild_id: int, channel_id: int, spoiler: bool) -> bool:
+        """False when nothing changed (it already was, or was not, a spoiler channel)."""
+        ...
+
+
+class MemberSettingsRepository(Protocol):
+    """Members' own defaults (`/settings`), one row per member per server."""
+
+    async def get(self, guild_id: int, user_id: int) -> MemberSettings:
+        """The member's settings; all defaults (None, no DM) when they never set any."""
+        ...
+
+    async def save(self, settings: MemberSettings, at: datetime) -> None:
+        """Replace the member's settings with these."""
+        ...
+
+    async def reset(self, guild_id: int, user_id: int) -> None:
+        """Forget the member's settings."""
+        ...
