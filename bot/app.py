@@ -179,14 +179,13 @@ class Application:
     async def stop(self) -> None:
         """Stop whatever `start` got as far as starting (it may have failed half-way)."""
         await self.background.stop()
-        if self._gateway is not None:
+        if self._gateway is not None:  # the gateway first, so no new interactions arrive while the rest winds down
             self._gateway.cancel()
             await asyncio.gather(self._gateway, return_exceptions=True)
-        # The gateway first, so no new interactions arrive while the rest winds down.
-        closers = [("alerts", "close"), ("bot", "close"), ("engine", "close"),  # alerts still need the bot
-                   ("publisher", "wait_for_edits"), ("runner", "cleanup"), ("session", "close"),
-                   ("downloads", "close"),
-                   ("database", "close")]
+        # Alerts and status edits still need the bot's HTTP client, so they finish before it closes; the
+        # engine first, so that no new edit is queued behind them.
+        closers = [("alerts", "close"), ("engine", "close"), ("publisher", "wait_for_edits"), ("bot", "close"),
+                   ("runner", "cleanup"), ("session", "close"), ("downloads", "close"), ("database", "close")]
         for owner, method in closers:
             target = getattr(self, owner, None)
             if target is not None:

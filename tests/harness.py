@@ -56,10 +56,15 @@ class BotHarness:
         base.update(self.overrides)
         return load_settings(**base)
 
+    def cdn_bases(self) -> tuple[str, ...]:
+        """Discord's CDN, and the fake's where there is one (benchmarks run the fake in another process)."""
+        fake = getattr(self.discord, "cdn_url", None)
+        return (*DISCORD_CDN_BASES, fake) if fake else DISCORD_CDN_BASES
+
     async def start(self) -> Application:
         app = Application(self.settings(), clock=self.clock, guild_ready_timeout=0.05,
                           delivery_retry_delays=(0.05, 0.1, 0.2), poll_schedule=self.poll_schedule,
-                          discord_cdn_bases=(*DISCORD_CDN_BASES, self.discord.cdn_url))
+                          discord_cdn_bases=self.cdn_bases())
         await app.start()
         await asyncio.wait_for(app.bot.wait_until_ready(), timeout=10)
         self.app = app

@@ -53,6 +53,9 @@ class DiscordPublisher:
             self._editing.pop(job_id, None)
 
     async def _edit_status(self, job: Job, position: int | None, eta: datetime | None = None) -> None:
+        if self.client.is_closed():  # shutting down: the next start shows every job as it is
+            log.debug("not updating a status message: the bot is closed")
+            return
         channel = self.client.get_partial_messageable(job.channel_id)
         message = channel.get_partial_message(job.status_message_id)  # type: ignore[arg-type]
         try:
