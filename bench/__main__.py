@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark in turn, each in a fresh process, then one table of figures.
 
-    python -m bench                      # all of them (about 3-4 minutes)
+    python -m bench                      # all of them (about 7 minutes)
     python -m bench in_flight ack_latency  # some of them
 """
 
