@@ -7,7 +7,7 @@ import pytest
 
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
-from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness
+from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness, free_port
 
 
 @pytest.fixture
@@ -50,3 +50,20 @@ async def sandbox_bot(discord_fake: FakeDiscord, tmp_path: Path) -> AsyncIterato
 def runblob_harness(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path, **settings: object) -> BotHarness:
     return BotHarness(discord_fake, tmp_path, kling_provider="runblob", runblob_api_key=runblob.api_key,
                       runblob_base_url=runblob.base_url, **settings)
+
+
+def pushed_harness(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path, **settings: object) -> BotHarness:
+    """The bot on runblob with callbacks: PUBLIC_BASE_URL points at its own listener."""
+    port = free_port()
+    return runblob_harness(discord_fake, runblob, tmp_path, http_port=port, public_base_url=f"http://127.0.0.1:{port}",
+                           **settings)
+
+
+@pytest.fixture
+async def pushed(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    harness = pushed_harness(discord_fake, runblob, tmp_path)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()

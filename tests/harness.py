@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,13 @@ OTHER_CHANNEL = 810000000000000003
 ALICE = 810000000000000010
 BOB = 810000000000000011
 MANAGE_GUILD = 1 << 5
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for a listener whose public URL must be known before it starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def fast_schedule(checks_done: int, *, callback_expected_after: float | None = None) -> float:

@@ -4,7 +4,6 @@ Remix (also after a restart), archived links, metrics, and secrets kept out of l
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +15,7 @@ from tests.e2e.scrape import scrape
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.provider_base import fake_video
 from tests.fakes.runblob import FakeRunblob
-from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
+from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, free_port, settle
 
 
 @pytest.fixture
@@ -113,11 +112,6 @@ async def test_metrics_count_jobs_calls_and_deliveries(bot: BotHarness, runblob:
     assert metrics.value("kling_deliveries_total", outcome="attached") == 1
     assert metrics.value("kling_queue_depth") == 0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_too_large_videos_are_archived_and_linked_when_public(

@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from bot.logs import setup_logging
 from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
-from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness
+from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness, free_port
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # The loggers that write while a job is handled; in these tests each of their lines is about one job.
@@ -39,11 +38,6 @@ def restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def refuse_update(job_id: str, status: str, message: str) -> str:

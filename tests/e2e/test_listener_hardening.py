@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,21 +24,6 @@ from tests.harness import BotHarness, settle
 UNKNOWN_JOB = "0123456789abcdef"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def pushed(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path):
-    """The bot on runblob with callbacks: PUBLIC_BASE_URL points at its own listener."""
-    port = free_port()
-    harness = runblob_harness(discord_fake, runblob, tmp_path, http_port=port,
-                              public_base_url=f"http://127.0.0.1:{port}")
-    await harness.start()
-    yield harness
-    await harness.stop()
 
 
 @pytest.fixture

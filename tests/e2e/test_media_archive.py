@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,17 +19,12 @@ from tests.fakes.discord import FakeDiscord
 from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.provider_base import fake_video
 from tests.fakes.runblob import FakeRunblob
-from tests.harness import BOB, CHANNEL, GUILD, BotHarness
+from tests.harness import BOB, CHANNEL, GUILD, BotHarness, free_port
 
 UPLOAD_LIMIT = 64 * 1024  # the guild's, so a 256 KiB video is archived instead of attached
 VIDEO = fake_video(256 * 1024)
 DAY = 86400
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def public_harness(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path, **settings: object) -> BotHarness:

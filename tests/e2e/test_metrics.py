@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import platform
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from bot.core.models import Job, JobStatus
 from bot.web.metrics import package_version
-from tests.conftest import runblob_harness
+from tests.conftest import pushed_harness, runblob_harness
 from tests.e2e.commands import INTEGER, MOD, USER, add_moderators, opt, private_reply, slash
 from tests.e2e.scrape import scrape
 from tests.fakes.discord import FakeDiscord
@@ -51,19 +50,12 @@ FAMILIES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture
 async def pushed(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path) -> AsyncIterator[BotHarness]:
     """The bot on runblob with callbacks to its own listener, and moderators in the server."""
     add_moderators(discord_fake)
-    port = free_port()
-    harness = runblob_harness(discord_fake, runblob, tmp_path, http_port=port,
-                              public_base_url=f"http://127.0.0.1:{port}")
+    harness = pushed_harness(discord_fake, runblob, tmp_path)
     await harness.start()
     yield harness
     await harness.stop()

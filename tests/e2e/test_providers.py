@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from tests.fakes.provider_base import FakeProviderServer
 from tests.fakes.runbase import FakeRunbase
 from tests.fakes.runblob import FakeRunblob
 from tests.fakes.segmind import FakeSegmind
-from tests.harness import CHANNEL, BotHarness, settle
+from tests.harness import CHANNEL, BotHarness, free_port, settle
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2048
 
@@ -51,11 +50,6 @@ PROVIDERS = [
     Provider("kling", FakeKling, pushes=True),
 ]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def start_bot(provider: Provider, fake: FakeProviderServer, discord_fake: FakeDiscord, tmp_path: Path,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -14,24 +13,7 @@ from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.provider_base import fake_video
 from tests.fakes.runblob import FakeRunblob
-from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def pushed(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path):
-    """The bot on runblob with callbacks: PUBLIC_BASE_URL points at its own listener."""
-    port = free_port()
-    harness = runblob_harness(discord_fake, runblob, tmp_path, http_port=port,
-                              public_base_url=f"http://127.0.0.1:{port}")
-    await harness.start()
-    yield harness
-    await harness.stop()
+from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, free_port, settle
 
 
 @pytest.fixture
