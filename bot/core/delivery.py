@@ -110,8 +110,8 @@ class Delivery:
         url = job.video_url
         assert url is not None
         provider_link = Result(link=url, link_expires=True)
-        if folder is None or not self._room_for(job, folder, limit):
-            return await self._checked_link(job, url)
+        if folder is None or not self._room_for(folder, limit):
+            return await self._checked_link(url)
         target = folder / f"kling-{job.id}.mp4"
         try:
             size = await self.source.fetch(url, target, limit)
@@ -124,7 +124,7 @@ class Delivery:
         archived = await self._archive(job, url)
         return archived or provider_link
 
-    async def _checked_link(self, job: Job, url: str) -> Result:
+    async def _checked_link(self, url: str) -> Result:
         """No room to download: make sure the link leads to a video before handing it to members."""
         try:
             await self.source.check(url)
@@ -145,7 +145,7 @@ class Delivery:
             return None
         kept = False
         try:
-            if not self._room_for(job, archive.folder, archive.download_limit):
+            if not self._room_for(archive.folder, archive.download_limit):
                 return None
             size = await self.source.fetch(url, partial, archive.download_limit)
             link = await asyncio.to_thread(archive.keep, partial, name)
@@ -167,7 +167,7 @@ class Delivery:
         except OSError as exc:
             log.warning("media archive: could not enforce its bounds (%s)", exc)
 
-    def _room_for(self, job: Job, folder: Path, limit: int) -> bool:
+    def _room_for(self, folder: Path, limit: int) -> bool:
         """Whether a download of up to `limit` bytes leaves the safety margin free on `folder`'s disk."""
         try:
             free = shutil.disk_usage(folder).free

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.clock import Clock
@@ -83,12 +84,12 @@ class JobIntake:
         duration = caps.durations[0] if submission.duration is None else submission.duration
         aspect = submission.aspect or caps.aspects[0]
         if duration not in caps.durations:
-            raise InvalidRequest(f"Duration must be one of {_listing(caps.durations)} seconds.")
+            raise InvalidRequest(f"Duration must be one of {listing(caps.durations)} seconds.")
         if aspect not in caps.aspects:
-            raise InvalidRequest(f"Aspect ratio must be one of {_listing(caps.aspects)}.")
+            raise InvalidRequest(f"Aspect ratio must be one of {listing(caps.aspects)}.")
         mode = submission.mode or caps.modes[0]
         if mode not in caps.modes:
-            raise InvalidRequest(f"Mode must be one of {_listing(caps.modes)}.")
+            raise InvalidRequest(f"Mode must be one of {listing(caps.modes)}.")
         negative = (submission.negative_prompt or "").strip() or None
         if negative and not caps.negative_prompt:
             raise InvalidRequest("This server's video provider does not take a negative prompt.")
@@ -114,7 +115,7 @@ class JobIntake:
         for image in images:
             kind = (image.content_type or "").split(";")[0].strip().lower()
             if kind not in caps.image_types:
-                allowed = _listing(sorted(t.removeprefix("image/").upper() for t in caps.image_types))
+                allowed = listing(sorted(t.removeprefix("image/").upper() for t in caps.image_types))
                 raise InvalidRequest(f"`{image.filename}` is not a supported image. Use {allowed}.")
             if image.size > caps.max_image_bytes:
                 raise InvalidRequest(
@@ -160,6 +161,7 @@ class JobIntake:
         )
 
 
-def _listing(values: object) -> str:
-    items = [str(v) for v in values]  # type: ignore[attr-defined]
+def listing(values: Iterable[object]) -> str:
+    """"5, 10 or 15": choices in a sentence a member reads."""
+    items = [str(v) for v in values]
     return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else "".join(items)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.errors import InvalidRequest
-from bot.core.jobs import Submission, _listing
+from bot.core.jobs import Submission, listing
 from bot.core.moderation import Actor
 from bot.core.ports.provider import Capabilities
 from bot.core.ports.repositories import MemberSettings, MemberSettingsRepository
@@ -88,13 +88,13 @@ class MemberSettingsService:
         caps = self.capabilities
         if name == "duration" and value not in caps.durations:
             raise InvalidRequest(f"{value} seconds is not a length this server's video provider makes. "
-                                 f"Choose {_listing(caps.durations)} seconds.")
+                                 f"Choose {listing(caps.durations)} seconds.")
         if name == "aspect" and value not in caps.aspects:
             raise InvalidRequest(f"{value} is not a shape this server's video provider makes. "
-                                 f"Choose {_listing(caps.aspects)}.")
+                                 f"Choose {listing(caps.aspects)}.")
         if name == "mode" and value not in caps.modes:
             raise InvalidRequest(f"{value} is not a mode this server's video provider offers. "
-                                 f"Choose {_listing(caps.modes)}.")
+                                 f"Choose {listing(caps.modes)}.")
         if name == "audio" and value and not caps.audio:
             raise InvalidRequest("This server's video provider cannot generate audio, so it cannot be a default.")
 

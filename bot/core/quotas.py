@@ -292,7 +292,7 @@ class QuotaService:
         refunded = await self.store.refund(job.id, self.clock.now(), reason[:300])
         if refunded is not None:
             self.metrics.credits(CreditKind.REFUND, refunded)
-            log.info("job %s: refunded %d credits", job.id, refunded, extra={"job_id": job.id})
+            log.info("job %s: refunded %d credits", job.id, refunded)
 
     async def refund_missed(self) -> int:
         """At start-up: refund failed jobs whose refund was never written. A failure and its refund are one

@@ -62,9 +62,9 @@ class DiscordPublisher:
             await message.edit(embed=render.status_embed(job, queue_position=position, eta=eta),
                                view=self._status_view(job))
         except (discord.HTTPException, aiohttp.ClientError) as exc:
-            log.warning("job %s: could not update the status message (%s)", job.id, exc)
+            log.warning("could not update the status message (%s)", exc)
         except Exception:  # a status edit must never take anything else down (e.g. during shutdown)
-            log.exception("job %s: updating the status message failed", job.id)
+            log.exception("updating the status message failed")
 
     def _status_view(self, job: Job) -> discord.ui.View | None:
         """The buttons the status message shows now (Cancel while queued); None removes them."""
@@ -114,7 +114,7 @@ class DiscordPublisher:
         try:
             return await self.spoiler_check(job.guild_id, job.channel_id)
         except Exception:
-            log.exception("job %s: could not read whether its channel posts spoilers", job.id)
+            log.exception("could not read whether the channel posts spoilers")
             return False
 
     async def direct_message_result(self, job: Job, result: Result) -> int:

@@ -21,7 +21,7 @@ import pytest
 from bot.core.models import IN_FLIGHT, JobStatus
 from bot.core.moderation import Actor
 from bot.core.retention import JobRetention
-from tests.unit.history_world import ALICE, BOB, GUILD, World, make_world
+from tests.unit.world import ALICE, BOB, GUILD, World, history_world
 
 GROWING = {"jobs", "job_events", "quota_ledger"}
 STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
@@ -48,7 +48,7 @@ class Recorder:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = await make_world(tmp_path)
+    w = await history_world(tmp_path)
     yield w
     await w.database.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,67 +11,14 @@ from typing import Any
 import pytest
 
 from bot.core.errors import NotAllowed, QuotaExceeded, UserFacingError
-from bot.core.jobs import JobIntake, Submission
-from bot.core.lifecycle import JobLifecycle
+from bot.core.jobs import Submission
 from bot.core.models import Job, JobStatus, VideoRequest
-from bot.core.moderation import Actor, ModerationService
-from bot.core.ports.provider import Capabilities, RateLimit
+from bot.core.moderation import Actor
 from bot.core.ports.repositories import LedgerKind
-from bot.core.quotas import QuotaPeriod, QuotaPolicy, QuotaService, job_cost, period_at, wait_words
+from bot.core.quotas import QuotaPeriod, job_cost, period_at, wait_words
 from storage.database import Database
-from storage.guild_settings import GuildSettingsStore
-from storage.jobs import JobStore
-from storage.quotas import QuotaStore
 from tests.clock import FakeClock
-
-GUILD = 1
-CHANNEL = 2
-ALICE, BOB, CAROL, MOD = 10, 11, 12, 99
-CAPS = Capabilities(durations=(5, 10, 15), modes=("std", "pro", "4k"), push=False, rate_limit=RateLimit(60, 60))
-
-
-class SilentPublisher:
-    async def show_status(self, job: Job, *, queue_position: int | None = None) -> None:
-        return None
-
-
-@dataclass
-class World:
-    database: Database
-    clock: FakeClock
-    store: JobStore
-    quotas: QuotaService
-    moderation: ModerationService
-    jobs: JobIntake
-    lifecycle: JobLifecycle
-
-    async def video(self, user: int = ALICE, duration: int = 5, mode: str = "std", prompt: str = "a fox") -> Job:
-        return await self.jobs.accept(Submission(
-            guild_id=GUILD, channel_id=CHANNEL, user_id=user, prompt=prompt, duration=duration, aspect="16:9",
-            mode=mode,
-        ))
-
-    async def ledger(self) -> list[Any]:
-        return await self.database.run(
-            lambda connection: connection.execute("SELECT * FROM quota_ledger ORDER BY id").fetchall()
-        )
-
-
-async def make_world(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> World:
-    database = await Database.open(tmp_path / "bot.sqlite3")
-    clock = clock or FakeClock()
-    store = JobStore(database)
-    guilds = GuildSettingsStore(database)
-    moderation = ModerationService(guilds)
-    values: dict[str, Any] = {"default_user_quota": 60, "default_guild_pool": 0, "period": QuotaPeriod.DAY,
-                              "multipliers": {"std": 1, "pro": 2, "4k": 4}, "max_active_jobs": 100}
-    values.update(policy)
-    quotas = QuotaService(store=QuotaStore(database), moderation=moderation, policy=QuotaPolicy(**values),
-                          clock=clock)
-    jobs = JobIntake(store=store, capabilities=CAPS, provider_name="runblob", clock=clock, quotas=quotas,
-                     moderation=moderation)
-    lifecycle = JobLifecycle(store, SilentPublisher(), clock)
-    return World(database, clock, store, quotas, moderation, jobs, lifecycle)
+from tests.unit.world import ALICE, BOB, CAROL, CHANNEL, GUILD, MOD, World, make_world
 
 
 @pytest.fixture

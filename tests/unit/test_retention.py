@@ -17,14 +17,14 @@ from bot.core.models import JobStatus
 from bot.core.moderation import Actor
 from bot.core.ports.repositories import Pruned
 from bot.core.retention import JobRetention
-from tests.unit.history_world import ALICE, BOB, GUILD, World, make_world
+from tests.unit.world import ALICE, BOB, GUILD, World, history_world
 
 DAY = 86400
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = await make_world(tmp_path)
+    w = await history_world(tmp_path)
     yield w
     await w.database.close()
 
