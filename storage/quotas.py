@@ -179,13 +179,15 @@ class QuotaStore:
                ORDER BY j.updated_at""", (_iso(updated_since),)
         )])
 
-    async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int
+    async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int, count_up_to: int
                       ) -> tuple[list[LedgerEntry], int]:
         where, args = ("guild_id = ?", [guild_id]) if user_id is None else (
             "guild_id = ? AND user_id = ?", [guild_id, user_id])
 
         def work(connection: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
-            total = connection.execute(f"SELECT COUNT(*) FROM quota_ledger WHERE {where}", args).fetchone()[0]
+            total = connection.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM quota_ledger WHERE {where} LIMIT ?)", [*args, count_up_to]
+            ).fetchone()[0]
             rows = connection.execute(
                 f"SELECT * FROM quota_ledger WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?", [*args, limit, offset]
             ).fetchall()

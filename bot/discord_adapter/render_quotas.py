@@ -99,7 +99,9 @@ def history_text(page: HistoryPage) -> str:
     whose = f" of <@{page.user_id}>" if page.user_id else ""
     if not page.total:
         return f"No credit history{whose} yet."
-    head = f"**Credit history{whose}**: page {page.page} of {page.pages} ({page.total} entries, newest first)"
+    counted = (f"{page.total:,}+ entries: the newest {page.total:,} can be shown" if page.more
+               else f"{page.total} entries")
+    head = f"**Credit history{whose}**: page {page.page} of {page.pages} ({counted}, newest first)"
     lines = [head, *(_entry_line(entry) for entry in page.entries)]
     if page.page < page.pages:
         lines.append(f"Older entries: `/quota history page:{page.page + 1}`")

@@ -16,6 +16,7 @@ from bot.core.models import Job, JobStatus, VideoRequest
 from bot.core.moderation import Actor
 from bot.core.ports.repositories import LedgerKind
 from bot.core.quotas import QuotaPeriod, job_cost, period_at, wait_words
+from bot.discord_adapter import render_quotas
 from storage.database import Database
 from tests.clock import FakeClock
 from tests.unit.world import ALICE, BOB, CAROL, CHANNEL, GUILD, MOD, World, make_world
@@ -466,3 +467,20 @@ async def test_the_total_is_backfilled_for_a_database_from_before_it(tmp_path: P
         assert [tuple(row) for row in used] == [("2026-11-20", 22)]
     finally:
         await database.close()
+
+
+async def test_history_of_a_long_ledger_counts_and_pages_only_so_far(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.core.quotas as quotas_module
+
+    monkeypatch.setattr(quotas_module, "HISTORY_COUNT_LIMIT", 30)  # as if the ledger held millions
+    for _ in range(45):
+        await world.quotas.grant(moderator(), ALICE, 1)
+    first = await world.quotas.history(moderator())
+    assert (first.total, first.pages, first.more) == (30, 3, True)
+    deepest = await world.quotas.history(moderator(), page=99)
+    assert deepest.page == 3 and len(deepest.entries) == 10
+    assert [e.id for e in deepest.entries] == sorted((e.id for e in deepest.entries), reverse=True)
+    text = render_quotas.history_text(first)
+    assert "30+ entries: the newest 30 can be shown" in text

@@ -199,9 +199,10 @@ class QuotaRepository(Protocol):
         """Jobs failed since then that were charged but never refunded (the bot stopped in between)."""
         ...
 
-    async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int
+    async def history(self, guild_id: int, user_id: int | None, *, offset: int, limit: int, count_up_to: int
                       ) -> tuple[list[LedgerEntry], int]:
-        """A page of the ledger, newest first, and the number of rows in all."""
+        """A page of the ledger, newest first, and the number of rows in all, counted no further than
+        `count_up_to` (a long-lived server's ledger holds millions)."""
         ...
 
 
