@@ -36,6 +36,7 @@ from bot.discord_adapter.attachments import DISCORD_CDN_BASES, DiscordAttachment
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.publisher import DiscordPublisher
 from bot.downloads import AddressPolicy, SafeVideoSource
+from bot.event_loop import run_on
 from bot.logs import secret_mask, setup_logging
 from bot.providers.registry import build_provider, built_in_service, connection_for
 from bot.web.metrics import PrometheusMetrics
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     setup_logging(settings)
     try:
-        asyncio.run(Application(settings).run_forever())
+        run_on(settings.event_loop, Application(settings).run_forever())  # the bot and its listener alike
     except discord.LoginFailure:
         print("Discord refused DISCORD_TOKEN: check the bot token in the Developer Portal.", file=sys.stderr)
         raise SystemExit(2) from None

@@ -8,7 +8,6 @@ settings (one line per variable, as the bot itself says at start-up).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import re
 import sys
@@ -21,6 +20,7 @@ from bot.admin.output import AdminError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.models import JobStatus
 from bot.core.quotas import MAX_CREDITS
+from bot.event_loop import run_on
 from bot.logs import MaskingFormatter, secret_mask, settings_secrets
 from storage.admin import JobFilter
 from storage.database import DatabaseUnavailable
@@ -181,7 +181,15 @@ async def run(argv: Sequence[str], *, own_logging: bool = False) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    return asyncio.run(run(argv, own_logging=True))
+    return run_on(_event_loop(), run(argv, own_logging=True))
+
+
+def _event_loop() -> str:
+    """EVENT_LOOP, read before any loop runs; `run` reports a configuration error itself."""
+    try:
+        return load_settings().event_loop
+    except ConfigError:
+        return "asyncio"
 
 
 def _quiet_logging(settings: Settings) -> None:

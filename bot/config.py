@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BeforeValidator, Field, PrivateAttr, SecretStr,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.quotas import QuotaPeriod, QuotaPolicy
+from bot.event_loop import EventLoopName, default_event_loop, uvloop_installed
 from bot.providers.catalog import CATALOG, DEFAULT_PROVIDER
 from bot.providers.descriptor import ProviderDescriptor, ProviderSettings
 
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     log_json: bool = False
+    event_loop: EventLoopName = Field(default_factory=default_event_loop)  # uvloop or asyncio (bot/event_loop.py)
 
     @field_validator("log_level")
     @classmethod
@@ -95,6 +97,19 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return upper
+
+    @field_validator("event_loop", mode="before")
+    @classmethod
+    def _loop_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("event_loop")
+    @classmethod
+    def _loop_installed(cls, value: EventLoopName) -> EventLoopName:
+        if value == "uvloop" and not uvloop_installed():
+            raise ValueError("uvloop is not installed here (pip install uvloop; not on Windows): "
+                             "install it or set EVENT_LOOP=asyncio")
+        return value
 
     @field_validator("callback_secret", "metrics_token", "alert_webhook_url", mode="before")
     @classmethod

@@ -3,7 +3,6 @@ test can kill it with SIGKILL as a crash would. Settings come from the environme
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import discord.gateway
@@ -12,8 +11,10 @@ import yarl
 
 from bot.app import Application
 from bot.config import load_settings
+from bot.event_loop import run_on
 from bot.logs import setup_logging
 from tests.harness import fast_schedule
+from tests.loop_choice import chosen_test_loop
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     setup_logging(settings)
     application = Application(settings, guild_ready_timeout=0.05, delivery_retry_delays=(0.05, 0.1, 0.2),
                               poll_schedule=fast_schedule)
-    asyncio.run(application.run_forever())
+    run_on(chosen_test_loop(), application.run_forever())  # the loop the tests run on
 
 
 if __name__ == "__main__":

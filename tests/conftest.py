@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -8,6 +9,17 @@ import pytest
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness, free_port
+from tests.loop_choice import chosen_test_loop
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    """pytest-asyncio's loop for every test: TEST_EVENT_LOOP=uvloop runs the suite on uvloop."""
+    if chosen_test_loop() == "uvloop":
+        import uvloop
+
+        return uvloop.EventLoopPolicy()
+    return asyncio.DefaultEventLoopPolicy()
 
 
 @pytest.fixture
