@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness, free_port
 from tests.loop_choice import chosen_test_loop
@@ -79,3 +80,25 @@ async def pushed(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[FakeMediaHost]:
+    """A media host on 127.0.0.1, inside the test allow list (DOWNLOAD_ALLOW_NETWORKS=127.0.0.1/32)."""
+    host = FakeMediaHost("127.0.0.1")
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.close()
+
+
+@pytest.fixture
+async def internal() -> AsyncIterator[FakeMediaHost]:
+    """A media host on 127.0.0.2: loopback, not in the allow list (an internal service, as far as the bot knows)."""
+    host = FakeMediaHost("127.0.0.2")
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.close()

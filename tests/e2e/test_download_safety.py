@@ -28,22 +28,6 @@ async def polled(discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path
     await harness.stop()
 
 
-@pytest.fixture
-async def cdn() -> AsyncIterator[FakeMediaHost]:
-    """A host on 127.0.0.1, inside the allow list."""
-    host = FakeMediaHost("127.0.0.1")
-    await host.start()
-    yield host
-    await host.close()
-
-
-@pytest.fixture
-async def internal() -> AsyncIterator[FakeMediaHost]:
-    """A host on 127.0.0.2: loopback, and not in the allow list (an internal service, as far as the bot knows)."""
-    host = FakeMediaHost("127.0.0.2")
-    await host.start()
-    yield host
-    await host.close()
 
 
 async def finished_with(harness: BotHarness, runblob: FakeRunblob, video_url: str,

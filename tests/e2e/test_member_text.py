@@ -14,7 +14,7 @@ import pytest
 
 from bot.core.engine import NOT_STARTED_REASON
 from bot.core.models import Job, JobStatus
-from bot.discord_adapter.errors import NOT_STARTED
+from bot.discord_adapter.errors import NOT_REFUNDED, NOT_STARTED
 from tests.conftest import runblob_harness
 from tests.e2e.commands import EPHEMERAL, MOD, STRING, add_moderators, opt, private_reply, slash
 from tests.fakes.discord import FakeDiscord
@@ -202,6 +202,25 @@ async def test_when_the_interaction_still_answers_the_member_is_told_it_was_not_
     again = await runblob_bot.video("a red fox")  # the next one goes through as usual
     second = await runblob_bot.wait_status((await runblob_bot.job_for(again)).id, JobStatus.SUBMITTED)
     assert runblob.submit_calls == 1 and second.id != job.id
+
+
+async def test_when_even_the_refund_fails_the_member_is_told_to_ask_with_the_job_id(
+    runblob_bot: BotHarness, runblob: FakeRunblob, discord_fake: FakeDiscord
+) -> None:
+    """The rarest path: Discord refuses the status message and the database refuses to fail the job. The
+    member is told the truth (not started, refund not written) with the job id to quote, and the job is
+    never sent; it stays queued in the database, where the next start picks it up."""
+    await runblob_bot.sql("CREATE TRIGGER refuse_job_updates BEFORE UPDATE ON jobs "
+                          "BEGIN SELECT RAISE(ABORT, 'the disk is failing'); END")
+    discord_fake.fail_next("POST", CALLBACK, 400, code=50035, message="Invalid Form Body")
+    interaction = await runblob_bot.video("a red fox")
+    job = await only_job(runblob_bot)
+    assert await private_reply(interaction) == NOT_REFUNDED.format(job_id=job.id)
+    await settle()
+    assert runblob.submit_calls == 0
+    stored = await runblob_bot.running.store.get(job.id)
+    assert stored is not None and stored.status is JobStatus.QUEUED
+    assert await ledger(runblob_bot) == [("reserve", job.id)]
 
 
 async def test_a_status_message_posted_with_its_answer_lost_goes_ahead(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@contextlib.asynccontextmanager
+async def logging_bot(discord_fake: FakeDiscord, tmp_path: Path, **settings: object) -> AsyncIterator[BotHarness]:
+    """The real bot, logging to stdout the way `python -m bot` sets it up."""
+    harness = BotHarness(discord_fake, tmp_path, **settings)
+    setup_logging(harness.settings())
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
 
 
 def configured(**settings: object) -> None:
@@ -66,14 +79,9 @@ def test_json_lines_mask_secrets_in_the_exception_field(capsys: pytest.CaptureFi
 async def test_the_generated_callback_secret_is_masked(
     discord_fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness = BotHarness(discord_fake, tmp_path, callback_secret=None)
-    setup_logging(harness.settings())
-    await harness.start()
-    try:
+    async with logging_bot(discord_fake, tmp_path, callback_secret=None) as harness:
         [(generated,)] = await harness.sql("SELECT value FROM kv WHERE key = 'callback_secret'")
         logging.getLogger("bot.test").warning("a stray line quoting %s", generated)
-    finally:
-        await harness.stop()
     out = capsys.readouterr().out
     assert "a stray line quoting [redacted]" in out
     assert generated not in out
@@ -88,13 +96,9 @@ def test_short_values_are_not_treated_as_secrets() -> None:
 async def test_the_sandbox_key_is_masked(
     discord_fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness = BotHarness(discord_fake, tmp_path)
-    setup_logging(harness.settings())
-    app = await harness.start()
-    try:
+    async with logging_bot(discord_fake, tmp_path) as harness:
+        app = harness.running
         logging.getLogger("bot.test").warning("the sandbox said Bearer %s", app.sandbox_key)
-    finally:
-        await harness.stop()
     out = capsys.readouterr().out
     assert "the sandbox said Bearer [redacted]" in out and app.sandbox_key not in out
 
@@ -103,19 +107,14 @@ async def test_the_sandbox_key_is_masked(
 async def test_junk_on_the_public_port_is_one_line_without_a_traceback(
     discord_fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness = BotHarness(discord_fake, tmp_path)
-    setup_logging(harness.settings())
-    app = await harness.start()
-    try:
-        connection = await RawConnection.open(app.listener_url)
+    async with logging_bot(discord_fake, tmp_path) as harness:
+        connection = await RawConnection.open(harness.running.listener_url)
         # Raw UTF-8 in the request line: aiohttp's parser refuses it and logs the refusal at ERROR.
         await connection.send(b"POST /callbacks/sandbox/\xc3\xa9 HTTP/1.1\r\nHost: bot\r\n\r\n")
         answer = await connection.answer()
         assert answer.status == 400
         await connection.close()
         await asyncio.sleep(0.1)
-    finally:
-        await harness.stop()
     out = capsys.readouterr().out
     assert "refused a malformed HTTP request" in out
     assert "Traceback" not in out

@@ -38,20 +38,6 @@ class TableDNS(AbstractResolver):
         pass
 
 
-@pytest.fixture
-async def cdn() -> AsyncIterator[FakeMediaHost]:
-    host = FakeMediaHost("127.0.0.1")
-    await host.start()
-    yield host
-    await host.close()
-
-
-@pytest.fixture
-async def internal() -> AsyncIterator[FakeMediaHost]:
-    host = FakeMediaHost("127.0.0.2")
-    await host.start()
-    yield host
-    await host.close()
 
 
 @pytest.fixture
