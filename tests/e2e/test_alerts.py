@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.e2e.test_background_failures import BrokenQueue
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import GUILD, BotHarness, settle
+from tests.waiting import until
 
 ALERT_CHANNEL = 810000000000000099
 ROOMY = {"default_user_quota": 1000, "max_active_jobs_per_user": 10}
@@ -37,14 +37,6 @@ def alert_channel(discord_fake: FakeDiscord) -> int:
 
 def alerts_in(discord: FakeDiscord) -> list[str]:
     return [message.get("content") or "" for message in discord.messages.get(ALERT_CHANNEL, [])]
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
 
 
 async def jobs_end(harness: BotHarness, prompts: list[str], status: JobStatus) -> list[str]:

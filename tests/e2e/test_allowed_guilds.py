@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ from bot.discord_adapter.allowed_guilds import NOT_ENABLED, AllowedServersOnly
 from tests.e2e.commands import EPHEMERAL, INTEGER, MOD, STRING, opt, private_reply
 from tests.fakes.discord import DEFAULT_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
 from tests.harness import ALICE, CHANNEL, GUILD, MANAGE_GUILD, BotHarness
+from tests.waiting import until
 
 SECOND = 810000000000000101
 SECOND_CHANNEL = 810000000000000102
@@ -39,13 +37,6 @@ async def two_servers(discord_fake: FakeDiscord) -> FakeDiscord:
 def global_commands(fake: FakeDiscord, tmp_path: Path, **settings: Any) -> BotHarness:
     """Commands synced globally (no DEV_GUILD_ID), so that they exist in every server, as in production."""
     return BotHarness(fake, tmp_path, dev_guild_id=None, **settings)
-
-
-async def wait_until(check: Callable[[], bool], what: str, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def video_in(fake: FakeDiscord, guild_id: int, channel_id: int, user_id: int = ALICE) -> FakeInteraction:
@@ -78,7 +69,7 @@ async def test_the_bot_leaves_servers_not_allowed_at_start_up_and_when_it_joins_
     try:
         bot = harness.running.bot
         await two_servers.wait_for_request("DELETE", rf"^/users/@me/guilds/{SECOND}$")
-        await wait_until(lambda: bot.get_guild(SECOND) is None, "the bot to drop the server it left")
+        await until(lambda: bot.get_guild(SECOND) is None, "the bot to drop the server it left")
         assert two_servers.left_guilds == [SECOND] and SECOND not in two_servers.guilds
         assert bot.get_guild(GUILD) is not None and GUILD in two_servers.guilds
         assert any(r.levelno == logging.WARNING and f"leaving server {SECOND} ('Second Club') at start-up" in
@@ -86,7 +77,7 @@ async def test_the_bot_leaves_servers_not_allowed_at_start_up_and_when_it_joins_
 
         two_servers.add_guild(THIRD, name="Drop-in")  # someone adds the bot while it runs
         await two_servers.wait_for_request("DELETE", rf"^/users/@me/guilds/{THIRD}$")
-        await wait_until(lambda: two_servers.left_guilds == [SECOND, THIRD], "the bot to leave the new server")
+        await until(lambda: two_servers.left_guilds == [SECOND, THIRD], "the bot to leave the new server")
         assert any(r.levelno == logging.WARNING and f"leaving server {THIRD} ('Drop-in') on joining" in
                    r.getMessage() for r in caplog.records)
 
@@ -112,7 +103,7 @@ async def test_without_a_list_the_bot_stays_and_serves_every_server(two_servers:
     await harness.start()
     try:
         two_servers.add_guild(THIRD, name="Drop-in")
-        await wait_until(lambda: harness.running.bot.get_guild(THIRD) is not None, "the bot to see the new server")
+        await until(lambda: harness.running.bot.get_guild(THIRD) is not None, "the bot to see the new server")
         response = await (await video_in(two_servers, SECOND, SECOND_CHANNEL)).wait_response()
         assert not response["data"].get("flags", 0) & EPHEMERAL
         assert (await counts(harness, SECOND))[:2] == (1, 1)

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness, free_port
+from tests.waiting import until
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # The loggers that write while a job is handled; in these tests each of their lines is about one job.
@@ -39,19 +40,10 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-
 def refuse_update(job_id: str, status: str, message: str) -> str:
     """A trigger that makes the real database refuse one job's move to `status`."""
     return (f"CREATE TRIGGER refuse_{status} BEFORE UPDATE ON jobs WHEN OLD.id = '{job_id}' "
             f"AND NEW.status = '{status}' BEGIN SELECT RAISE(ABORT, '{message}'); END")
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not come true in time")
-        await asyncio.sleep(0.02)
 
 
 def json_lines(out: str) -> list[dict[str, Any]]:
@@ -91,7 +83,7 @@ async def test_two_jobs_at_once_are_each_followed_through_their_json_lines(
         runblob.set_state(b.provider_job_id, "processing")
         await harness.wait_status(b.id, JobStatus.PROCESSING)
         # Two reads of Alice's job after the change: the first one's failure has been logged.
-        await wait_until(lambda: runblob.jobs[a.provider_job_id].status_reads >= reads + 2)  # type: ignore[index]
+        await until(lambda: runblob.jobs[a.provider_job_id].status_reads >= reads + 2)  # type: ignore[index]
         await harness.sql("DROP TRIGGER refuse_processing")
         await harness.wait_status(a.id, JobStatus.PROCESSING)
 

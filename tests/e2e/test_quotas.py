@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from tests.e2e.commands import EPHEMERAL, INTEGER, MOD, USER, add_moderators, op
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -46,13 +46,6 @@ def queue_position(interaction: FakeInteraction) -> str | None:
     message = interaction.response_message
     fields = message["embeds"][0].get("fields", []) if message else []
     return next((f["value"] for f in fields if f["name"] == "Queue position"), None)
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 # -- /video against the quota --------------------------------------------------------------------------------
@@ -228,8 +221,8 @@ async def test_queue_positions_show_and_move_and_survive_a_restart(
         bob_one = await harness.video("bob one", user_id=BOB)
         await harness.job_for(alice_two), await harness.job_for(bob_one)
         # Bob joined after Alice's burst began, so he goes next.
-        await wait_until(lambda: queue_position(bob_one) == "1")
-        await wait_until(lambda: queue_position(alice_two) == "2")
+        await until(lambda: queue_position(bob_one) == "1")
+        await until(lambda: queue_position(alice_two) == "2")
 
         await harness.restart()  # the queue is rebuilt from the database
         assert len(harness.running.dispatcher.queue) == 2
@@ -237,7 +230,7 @@ async def test_queue_positions_show_and_move_and_survive_a_restart(
         await harness.wait_status(first.id, JobStatus.DELIVERED)
         bob_job = await harness.job_for(bob_one)
         await harness.wait_status(bob_job.id, JobStatus.SUBMITTED)
-        await wait_until(lambda: queue_position(alice_two) == "1")
+        await until(lambda: queue_position(alice_two) == "1")
         assert [r.body["prompt"] for r in runblob.requests if r.method == "POST"][:2] == ["alice one", "bob one"]
     finally:
         await harness.stop()

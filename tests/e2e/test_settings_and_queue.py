@@ -3,9 +3,7 @@ fake Discord and a real discord.py client, against the fake runblob (and segmind
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.runblob import FakeRunblob
 from tests.fakes.segmind import FakeSegmind
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
+from tests.waiting import until
 
 RELATIVE_TIME = re.compile(r"<t:\d+:R>")
 OPTION_TYPES = {"duration": INTEGER, "aspect": STRING, "mode": STRING, "audio": BOOLEAN, "dm": BOOLEAN}
@@ -46,13 +45,6 @@ async def bare_video(fake: FakeDiscord, prompt: str, user_id: int = ALICE) -> Fa
 
 def components_of(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["custom_id"]: c for row in message.get("components") or [] for c in row["components"]}
-
-
-async def wait_until(check: Any, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def embed_field(message: dict[str, Any] | None, name: str) -> str | None:
@@ -216,7 +208,7 @@ async def test_queue_lists_what_is_at_the_provider_and_waits_in_the_order_it_is_
         alice_two_call = await harness.video("alice two")
         bob_call = await harness.video("bob one", user_id=BOB)
         alice_two, bob_one = await harness.job_for(alice_two_call), await harness.job_for(bob_call)
-        await wait_until(lambda: len(harness.running.dispatcher.queue) == 2)  # both queued (after their message)
+        await until(lambda: len(harness.running.dispatcher.queue) == 2)  # both queued (after their message)
         await harness.running.publisher.wait_for_edits()
 
         text = await queue_for(discord_fake, ALICE)
@@ -242,7 +234,7 @@ async def test_queue_lists_what_is_at_the_provider_and_waits_in_the_order_it_is_
         await settle(1.2)  # the dispatcher's refresh of positions (at most once a second) has shown Bob going first
         edits_before = edits_of(discord_fake, waiting_ids)
         await harness.job_for(await harness.video("alice three"))
-        await wait_until(lambda: len(harness.running.dispatcher.queue) == 3)
+        await until(lambda: len(harness.running.dispatcher.queue) == 3)
         await settle(1.2)
         assert edits_of(discord_fake, waiting_ids) == edits_before
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from bot.core.ports.provider import ErrorKind, ProviderError
 from storage.database import Database
 from storage.kv import KeyValueStore
 from tests.clock import FakeClock
+from tests.waiting import until
 
 MINUTE = 60.0
 CREDITS = ProviderError(ErrorKind.INSUFFICIENT_CREDITS, "Insufficient credits", status=402)
@@ -59,14 +58,6 @@ class BrokenSink:
 
     async def close(self) -> None:
         raise RuntimeError("cannot even close")
-
-
-async def until(check: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition never held")
-        await asyncio.sleep(0.005)
 
 
 async def sent(alerts: Alerts) -> None:
