@@ -17,11 +17,13 @@ from aiohttp import web
 
 from bot import cli
 from bot.alerting import alert_sinks
-from bot.config import ConfigError, Settings, load_settings, quota_policy
+from bot.config import ConfigError, Settings, load_settings, quota_policy, spend_policy
 from bot.core.alerts import Alerts
 from bot.core.background import BackgroundTaskDied, BackgroundTasks
 from bot.core.callback_tokens import CallbackSigner
 from bot.core.clock import Clock, SystemClock
+from bot.core.confirmations import Confirmations
+from bot.core.continuing import FRAMES_FOLDER, LastFrames
 from bot.core.delivery import POST_RETRY_DELAYS
 from bot.core.engine import EngineSettings, JobEngine
 from bot.core.incidents import remember_death, report_restart
@@ -31,22 +33,21 @@ from bot.core.moderation import ModerationService
 from bot.core.quotas import QuotaService
 from bot.core.retention import JobRetention
 from bot.core.schedule import poll_delay
+from bot.core.spend import BalanceWatch, SpendService, balance_reader
 from bot.core.tracker import PollSchedule
 from bot.discord_adapter.attachments import DISCORD_CDN_BASES, DiscordAttachmentLinks
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.publisher import DiscordPublisher
+from bot.discord_adapter.start_frames import DiscordStartFrames
 from bot.downloads import AddressPolicy, SafeVideoSource
+from bot.downloads.frames import PyAVFrameReader
 from bot.event_loop import run_on
 from bot.logs import secret_mask, setup_logging
 from bot.providers.registry import build_provider, built_in_service, connection_for
 from bot.web.metrics import PrometheusMetrics
 from bot.web.server import WebDependencies, build_app
-from storage.database import Database, DatabaseUnavailable
-from storage.guild_settings import GuildSettingsStore
-from storage.jobs import JobStore
-from storage.kv import KeyValueStore
-from storage.member_settings import MemberSettingsStore
-from storage.quotas import QuotaStore
+from storage.backends import open_stores
+from storage.database import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,17 @@ class Application:
 
     async def start(self) -> None:
         settings = self.settings
-        self.database = await Database.open(settings.database_path)
-        self.store = JobStore(self.database)
-        guild_settings = GuildSettingsStore(self.database)
+        # SQLite at DATABASE_PATH, or PostgreSQL with DATABASE_URL (storage/backends.py).
+        self.stores = await open_stores(database_path=settings.database_path,
+                                        database_url=str(settings.database_url) if settings.database_url else None)
+        self.database = self.stores.database
+        self.store = self.stores.jobs
+        guild_settings = self.stores.guild_settings
         self.moderation = ModerationService(guild_settings)
-        self.quotas = QuotaService(store=QuotaStore(self.database), moderation=self.moderation,
+        self.quotas = QuotaService(store=self.stores.quotas, moderation=self.moderation,
                                    policy=quota_policy(settings), clock=self.clock, metrics=self.metrics)
         secret = (settings.callback_secret.get_secret_value() if settings.callback_secret
-                  else await KeyValueStore(self.database).get_or_create("callback_secret", secrets.token_urlsafe(32)))
+                  else await self.stores.kv.get_or_create("callback_secret", secrets.token_urlsafe(32)))
         secret_mask.add(secret)
         self.signer = CallbackSigner(secret)
         self.session = aiohttp.ClientSession()
@@ -101,10 +105,10 @@ class Application:
         caps = self.provider.capabilities
 
         self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout,
-                            command_records=KeyValueStore(self.database))
+                            command_records=self.stores.kv)
         self.publisher = DiscordPublisher(self.bot)
         self.alerts = Alerts(alert_sinks(settings, self.bot), self.clock,  # ALERT_CHANNEL_ID, ALERT_WEBHOOK_URL
-                             notes=KeyValueStore(self.database))
+                             notes=self.stores.kv)
         archive = settings.public_base_url is not None
         # Result downloads have sessions of their own, checked at connect time (bot/downloads). The sandbox's
         # clip is read from the package: its listener on loopback is not a place downloads may go.
@@ -116,12 +120,20 @@ class Application:
             settings.media_path, url_for=lambda name: settings.public_url(f"/media/{name}") or "",
             retention_days=settings.media_retention_days, max_bytes=settings.media_max_bytes,
         ) if archive else None
+        # Money (bot/core/spend.py): estimates, SPEND_LIMIT_PER_DAY, reported costs, `/quota spend`.
+        self.spend = SpendService(policy=spend_policy(settings), store=self.stores.spend,
+                                  moderation=self.moderation, clock=self.clock, alerts=self.alerts)
         self.engine = JobEngine(
             provider=self.provider, store=self.store, quotas=self.quotas, moderation=self.moderation,
             publisher=self.publisher, video_source=self.downloads, archive=self.media_archive, clock=self.clock,
             metrics=self.metrics, callback_url=self._callback_url, alerts=self.alerts,
-            member_settings=MemberSettingsStore(self.database),  # /settings: members' own defaults
+            member_settings=self.stores.member_settings,  # /settings: members' own defaults
             image_links=DiscordAttachmentLinks(self.bot, self.discord_cdn_bases),
+            spend=self.spend,
+            # Continue: each delivered clip's last frame, kept beside the media archive for as long as it.
+            last_frames=LastFrames(settings.media_path / FRAMES_FOLDER, PyAVFrameReader(),
+                                   retention_days=settings.media_retention_days),
+            start_frames=DiscordStartFrames(self.bot),
             settings=EngineSettings(
                 max_concurrent_jobs=settings.max_concurrent_jobs, job_timeout_seconds=settings.job_timeout_seconds,
                 poll_rate_per_minute=settings.poll_rate_per_minute, work_dir=settings.database_path.parent / "tmp",
@@ -133,11 +145,14 @@ class Application:
         self.lifecycle = self.engine.lifecycle
         self.bot.services = Services(settings=settings, engine=self.engine, publisher=self.publisher,
                                      capabilities=caps, provider_name=self.provider.name, quotas=self.quotas,
-                                     moderation=self.moderation, notes=KeyValueStore(self.database))
+                                     moderation=self.moderation, notes=self.stores.kv,
+                                     spend=self.spend, confirmations=Confirmations(
+                                         store=self.stores.confirmations, engine=self.engine,
+                                         threshold=settings.confirm_above_credits, clock=self.clock))
 
         app = build_app(WebDependencies(
             store=self.store, tracker=self.tracker, provider=self.provider, signer=self.signer,
-            metrics=self.metrics, database_ok=self.database.ping, gateway_ok=lambda: self.bot.gateway_connected,
+            metrics=self.metrics, database_ok=self.stores.ping, gateway_ok=lambda: self.bot.gateway_connected,
             queue_depth=lambda: len(self.dispatcher.queue), media_dir=settings.media_path if archive else None,
             media_retention_days=settings.media_retention_days,
             metrics_token=settings.metrics_token, dead_tasks=lambda: self.background.dead,
@@ -151,12 +166,17 @@ class Application:
 
         await self.bot.login(settings.discord_token.get_secret_value())
         await self.alerts.restore()  # incidents the last run announced: their clear still comes
-        await report_restart(KeyValueStore(self.database), self.alerts)  # a loop that died in the last run
+        await report_restart(self.stores.kv, self.alerts)  # a loop that died in the last run
         await self.delivery.sweep_leftovers()  # before recover() schedules any delivery
         await self.engine.recover()
         self.engine.run(self.background)
         if self.media_archive is not None:
             self.background.start("media-archive", self.media_archive.upkeep())
+        reader = balance_reader(self.provider)
+        if reader is not None:  # Kling: its resource packs, read at most hourly (LOW_BALANCE_ALERT)
+            self.background.start("provider-balance", BalanceWatch(
+                reader=reader, provider_name=self.provider.name, store=self.spend.store, alerts=self.alerts,
+                clock=self.clock, policy=self.spend.policy, metrics=self.metrics).run())
         if settings.job_retention_days:  # after recover(), so a missed refund is written before its job can go
             self.background.start("job-retention", JobRetention(self.store, self.clock,
                                                                 settings.job_retention_days).run())
@@ -211,7 +231,7 @@ class Application:
             for waiter in (told, died):
                 waiter.cancel()
             if died.done() and not died.cancelled():
-                await remember_death(KeyValueStore(self.database), self.background.dead, self.clock.now())
+                await remember_death(self.stores.kv, self.background.dead, self.clock.now())
                 raise BackgroundTaskDied(died.result())
             if told.done() and not told.cancelled():
                 log.info("asked to stop: finishing submits on the wire first")

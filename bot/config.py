@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BeforeValidator, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    PostgresDsn,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.quotas import QuotaPeriod, QuotaPolicy
+from bot.core.spend import AUDIO_PRICE_KEY, SpendPolicy
 from bot.event_loop import EventLoopName, default_event_loop, uvloop_installed
 from bot.providers.catalog import CATALOG, DEFAULT_PROVIDER
 from bot.providers.descriptor import ProviderDescriptor, ProviderSettings
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 
 def _comma_separated(value: object) -> object:
@@ -56,6 +69,7 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     database_path: Path = Path("data/bot.sqlite3")
+    database_url: PostgresDsn | None = None  # postgresql://user:password@host/db: PostgreSQL instead of SQLite
     media_dir: Path | None = None  # archived videos; defaults to a folder beside the database
     callback_secret: SecretStr | None = None
 
@@ -63,6 +77,7 @@ class Settings(BaseSettings):
     default_guild_pool: NonNegativeInt = 0
     quota_period: QuotaPeriod = QuotaPeriod.DAY
     mode_multipliers: dict[str, PositiveInt] = {"std": 1, "pro": 2, "4k": 4}
+    audio_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 1.5  # a video with sound costs this much more
     max_active_jobs_per_user: PositiveInt = 2
     max_concurrent_jobs: PositiveInt = 4
     poll_rate_per_minute: PositiveInt | None = None  # None: the provider's own documented limit
@@ -79,6 +94,14 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20.0  # SIGTERM waits this long for submits
     media_retention_days: NonNegativeInt = 30  # archived videos older than this are removed; 0: kept
     media_max_bytes: NonNegativeInt = 5 * 1024**3  # the archive's size bound, oldest removed first; 0: none
+
+    # Money (see the README's "Costs in money"): Decimal, never float.
+    spend_currency: str = "USD"  # the account's currency: only a label on amounts
+    provider_prices: dict[str, Money] = {}  # money per second by mode, JSON; "audio": extra per second with sound
+    provider_unit_price: Money | None = None  # money per provider unit (Kling, cometapi report units, not money)
+    spend_limit_per_day: Money | None = None  # all servers' spend per UTC day; None: no limit
+    low_balance_alert: Money | None = None  # alert when the provider's balance falls below (in its own unit)
+    confirm_above_credits: NonNegativeInt = 0  # jobs costing more credits ask the member to confirm; 0: never
 
     # Operations (see the README's "Running it in production").
     job_retention_days: NonNegativeInt = 180  # finished jobs older than this are pruned (the ledger stays); 0: kept
@@ -111,7 +134,7 @@ class Settings(BaseSettings):
                              "install it or set EVENT_LOOP=asyncio")
         return value
 
-    @field_validator("callback_secret", "metrics_token", "alert_webhook_url", mode="before")
+    @field_validator("callback_secret", "metrics_token", "alert_webhook_url", "database_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """`METRICS_TOKEN=` in .env means "no token", not a token that is the empty string."""
@@ -131,6 +154,24 @@ class Settings(BaseSettings):
         if name not in CATALOG:
             raise ValueError(f"must be one of {', '.join(CATALOG)}")
         return name
+
+    @field_validator("provider_unit_price", "spend_limit_per_day", "low_balance_alert", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _limit_needs_prices(self) -> Settings:
+        """The daily spend limit counts estimates from PROVIDER_PRICES: a mode without a price would pass free."""
+        if self.spend_limit_per_day is None or self.kling_provider not in CATALOG:
+            return self
+        priced = {mode.lower() for mode in self.provider_prices}
+        missing = [mode for mode in self.provider.capabilities.modes if mode.lower() not in priced]
+        if missing:
+            raise ValueError(f"PROVIDER_PRICES: SPEND_LIMIT_PER_DAY needs a price per second for every mode of "
+                             f"{self.kling_provider} (missing: {', '.join(missing)}), for example "
+                             '{"std": 0.084, "pro": 0.112}')
+        return self
 
     _provider_settings: ProviderSettings | None = PrivateAttr(None)
 
@@ -203,4 +244,16 @@ def quota_policy(settings: Settings) -> QuotaPolicy:
         period=settings.quota_period, multipliers={k.lower(): v for k, v in settings.mode_multipliers.items()},
         max_active_jobs=settings.max_active_jobs_per_user,
         guild_ceiling=settings.guild_credit_ceiling, total_ceiling=settings.total_credit_ceiling,
+        audio_multiplier=settings.audio_multiplier,
+    )
+
+
+def spend_policy(settings: Settings) -> SpendPolicy:
+    """The operator's money settings, as the core's spend service takes them. Without an "audio" price the
+    money estimate of a video with sound follows AUDIO_MULTIPLIER, as its credits do."""
+    prices = {mode.lower(): price for mode, price in settings.provider_prices.items()}
+    return SpendPolicy(
+        currency=settings.spend_currency.strip() or "USD", prices=prices, unit_price=settings.provider_unit_price,
+        limit_per_day=settings.spend_limit_per_day, low_balance=settings.low_balance_alert,
+        audio_multiplier=Decimal(str(settings.audio_multiplier)) if AUDIO_PRICE_KEY not in prices else Decimal(1),
     )

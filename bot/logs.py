@@ -17,6 +17,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -149,6 +150,10 @@ def utc_timestamp(created: float) -> str:
 def settings_secrets(settings: Settings) -> list[str]:
     """Every secret value in the settings: the bot's own and the chosen provider's."""
     own = [value.get_secret_value() for name in SECRET_FIELDS if (value := getattr(settings, name))]
+    # DATABASE_URL's password, as written (percent-encoded) and as sent; the rest of the URL may be shown.
+    url = settings.database_url
+    passwords = [password for host in url.hosts() if (password := host["password"])] if url else []
+    own += [*passwords, *(unquote(password) for password in passwords)]
     return own + settings.provider_settings.secret_values()
 
 

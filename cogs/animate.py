@@ -29,22 +29,27 @@ from discord.ext import commands
 
 from bot.core.errors import InvalidRequest
 from bot.core.jobs import PROMPT_LIMIT, ImageInput, Submission
+from bot.core.messages import Message, english_names
 from bot.core.ports.provider import Capabilities
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import reply_privately
 from bot.discord_adapter.modal_routes import FormValues, send_form
+from bot.i18n import EN, Lang, interaction_lang
+from bot.i18n.commands import choice_text
 from cogs.video import start_job
 
 log = logging.getLogger(__name__)
 
 MENU_NAME = "Animate with Kling"
 ANIMATE_FORM = r"kb:animate:(?P<channel_id>\d{1,20}):(?P<message_id>\d{1,20})"
-NO_IMAGE = "That message has no image to animate. Use it on a message with a picture."
-NO_IMAGE_INPUT = ("This server's video provider cannot start from a picture, so pictures cannot be animated "
-                  "here. Use /video with a prompt instead.")
-UNKNOWN_TYPE = ("The bot cannot tell what kind of picture that is from its link. "
-                "Save the picture and attach it to /video instead.")
-FORM_OUT_OF_DATE = "This form is out of date. Use **Animate with Kling** on the message again."
+# Private replies, by their constant names in English for tests (`NO_IMAGE == reply`).
+REPLIES = {
+    "NO_IMAGE": Message("animate.no_image"),
+    "NO_IMAGE_INPUT": Message("animate.no_image_input"),
+    "UNKNOWN_TYPE": Message("animate.unknown_type"),
+    "FORM_OUT_OF_DATE": Message("animate.form_out_of_date"),
+}
+__getattr__ = english_names(__name__, REPLIES)
 
 
 def image_of(message: discord.Message) -> ImageInput | None:
@@ -67,22 +72,29 @@ def _embedded_image(url: str, content_type: str | None) -> ImageInput:
     return ImageInput(url, kind, 0, filename)  # size unknown: the provider checks the picture itself
 
 
-def animate_form(caps: Capabilities, channel_id: int, message_id: int) -> discord.ui.Modal:
-    form = discord.ui.Modal(title="Animate this picture", custom_id=f"kb:animate:{channel_id}:{message_id}")
-    form.add_item(discord.ui.Label(text="Prompt", description="What should happen in the video?",
+def animate_form(caps: Capabilities, channel_id: int, message_id: int, lang: Lang = EN) -> discord.ui.Modal:
+    form = discord.ui.Modal(title=lang.t("animate.form.title"), custom_id=f"kb:animate:{channel_id}:{message_id}")
+    form.add_item(discord.ui.Label(text=lang.t("animate.form.prompt"), description=lang.t("animate.form.prompt_hint"),
                                    component=discord.ui.TextInput(
                                        custom_id="prompt", style=discord.TextStyle.paragraph, max_length=PROMPT_LIMIT,
-                                       placeholder="The waves roll in, slow zoom out, golden light")))
-    form.add_item(_choice("Duration", "duration", [(f"{d} seconds", str(d)) for d in caps.durations]))
-    form.add_item(_choice("Shape", "aspect", [(_shape_name(a), a) for a in caps.aspects]))
+                                       placeholder=lang.t("animate.form.prompt_example"))))
+    form.add_item(_choice(lang.t("animate.form.duration"), "duration",
+                          [(lang.t("choice.seconds", seconds=d), str(d)) for d in caps.durations]))
+    form.add_item(_choice(lang.t("animate.form.shape"), "aspect", [(_shape_name(a, lang), a) for a in caps.aspects]))
     if len(caps.modes) > 1:
-        form.add_item(_choice("Quality", "mode", [(caps.mode_labels.get(m, m), m) for m in caps.modes],
-                              description="Higher quality costs more credits"))
+        form.add_item(_choice(lang.t("animate.form.quality"), "mode",
+                              [(choice_text(lang, caps.mode_labels.get(m, m)), m) for m in caps.modes],
+                              description=lang.t("animate.form.quality_hint")))
     return form
 
 
-def _shape_name(aspect: str) -> str:
-    return {"16:9": "16:9 (wide)", "9:16": "9:16 (tall)", "1:1": "1:1 (square)"}.get(aspect, aspect)
+# The shapes with a word for them; another aspect shows as it is.
+SHAPE_NAMES = {"16:9": "animate.shape.wide", "9:16": "animate.shape.tall", "1:1": "animate.shape.square"}
+
+
+def _shape_name(aspect: str, lang: Lang = EN) -> str:
+    key = SHAPE_NAMES.get(aspect)
+    return lang.t(key, aspect=aspect) if key is not None else aspect
 
 
 def _choice(text: str, custom_id: str, options: list[tuple[str, str]],
@@ -129,32 +141,32 @@ class AnimateCog(commands.Cog):
         self.bot.modal_routes.remove(ANIMATE_FORM)
 
     async def animate(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        caps = self.services.capabilities
+        caps, lang = self.services.capabilities, interaction_lang(interaction)
         if not caps.image_input:
-            await reply_privately(interaction, NO_IMAGE_INPUT)
+            await reply_privately(interaction, lang.render(REPLIES["NO_IMAGE_INPUT"]))
             return
         image = image_of(message)
         if image is None:
-            await reply_privately(interaction, NO_IMAGE)
+            await reply_privately(interaction, lang.render(REPLIES["NO_IMAGE"]))
             return
         if not image.content_type:
-            await reply_privately(interaction, UNKNOWN_TYPE)
+            await reply_privately(interaction, lang.render(REPLIES["UNKNOWN_TYPE"]))
             return
         notes = self.services.notes
         if notes is None:
             raise RuntimeError("the Animate form needs the notes store (Services.notes)")
         await notes.set(_note_key(interaction.user.id), _draft(message.channel.id, message.id, image))
-        await send_form(interaction, animate_form(caps, message.channel.id, message.id))
+        await send_form(interaction, animate_form(caps, message.channel.id, message.id, lang))
 
     async def submitted(self, interaction: discord.Interaction, match: re.Match[str], values: FormValues) -> None:
         image = await self._image_for(interaction.user.id, int(match["channel_id"]), int(match["message_id"]))
         if image is None:
-            await reply_privately(interaction, FORM_OUT_OF_DATE)
+            await reply_privately(interaction, interaction_lang(interaction).render(REPLIES["FORM_OUT_OF_DATE"]))
             return
         try:
             duration = int(_chosen(values, "duration") or "")
         except ValueError:
-            raise InvalidRequest("Choose a duration for the video.") from None
+            raise InvalidRequest("animate.no_duration") from None
         submission = Submission(
             guild_id=interaction.guild_id or 0, channel_id=interaction.channel_id or int(match["channel_id"]),
             user_id=interaction.user.id, prompt=_chosen(values, "prompt") or "", duration=duration,

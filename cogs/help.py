@@ -10,34 +10,39 @@ from bot.core.ports.provider import Capabilities
 from bot.discord_adapter import render_quotas
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
+from bot.i18n import EN, Lang, interaction_lang
 
-PROMPT_TIPS = (
-    "**Prompt tips**\n"
-    "- Say who or what is in the shot, what happens, and where: *a red fox trots through fresh snow at dawn*.\n"
-    "- Add the camera and the light: *slow dolly-in, low angle, golden hour, soft mist*.\n"
-    "- One scene per video works best; a short clip has room for one action.\n"
-    "- Starting from a picture? Describe the motion, not the picture: *the waves roll in, hair moves in the wind*."
-)
+# The /help text: one catalogue entry a line, so a translator sees each on its own.
+PROMPT_TIPS = ("help.tips.title", "help.tips.who", "help.tips.camera", "help.tips.one_scene", "help.tips.picture")
 
 
-def what_it_does(caps: Capabilities) -> str:
-    durations = ", ".join(str(d) for d in caps.durations)
-    lines = [
-        "**Kling video bot**: short AI videos, made for you and posted in the channel.",
-        f"- `/video`: describe a video ({durations} seconds). The bot posts its progress, then the video.",
-    ]
+def what_it_does(caps: Capabilities, lang: Lang = EN) -> str:
+    durations = lang.t("common.list_separator").join(str(d) for d in caps.durations)
+    lines = [lang.t("help.intro"), lang.t("help.video", durations=durations)]
     if caps.image_input:
-        lines.append("- Attach a picture to `/video`, or right-click any message with a picture → "
-                     "**Apps → Animate with Kling**, to bring it to life.")
-    lines += [
-        "- Under a finished video: **Re-roll** makes another take, **Remix** changes the prompt, **Details** "
-        "shows everything about it and the `/video` line that makes it again. **Cancel** on a waiting video "
-        "takes it out of the queue, refunded.",
-        "- `/settings`: your defaults for `/video` (and videos by direct message). `/queue`: what is being made "
-        "and when yours should start.",
-        "- `/jobs`: your recent videos. `/show`: post one of yours again. `/quota show`: your credits.",
-    ]
+        lines.append(lang.t("help.picture"))
+    lines += creative_lines(caps, lang)
+    lines += [lang.t("help.buttons"), lang.t("help.settings"), lang.t("help.jobs")]
     return "\n".join(lines)
+
+
+def creative_lines(caps: Capabilities, lang: Lang = EN) -> list[str]:
+    """The creative options, each only where the provider has it."""
+    lines = []
+    if caps.end_image:
+        lines.append(lang.t("help.end_image"))
+    if caps.audio:
+        lines.append(lang.t("help.audio"))
+    if caps.camera is not None:
+        low, high = caps.camera.strengths
+        lines.append(lang.t("help.camera", low=low, high=high))
+    if caps.storyboard is not None:
+        lines.append(lang.t("help.storyboard", shots=caps.storyboard.max_shots))
+    return lines
+
+
+def prompt_tips(lang: Lang = EN) -> str:
+    return "\n".join(lang.t(key) for key in PROMPT_TIPS)
 
 
 class HelpCog(commands.Cog):
@@ -50,8 +55,12 @@ class HelpCog(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def help(self, interaction: discord.Interaction) -> None:
         balance = await self.services.quotas.show(actor_of(interaction))
-        credits = render_quotas.balance_text(balance, own=True, multipliers=self.services.quotas.policy.multipliers)
-        text = "\n\n".join((what_it_does(self.services.capabilities), credits, PROMPT_TIPS))
+        policy, caps = self.services.quotas.policy, self.services.capabilities
+        lang = interaction_lang(interaction)
+        credits = render_quotas.balance_text(balance, own=True, multipliers=policy.multipliers,
+                                             audio_multiplier=policy.audio_multiplier if caps.audio else None,
+                                             lang=lang)
+        text = "\n\n".join((what_it_does(self.services.capabilities, lang), credits, prompt_tips(lang)))
         await interaction.response.send_message(text, ephemeral=True)
 
 

@@ -15,13 +15,10 @@ from bot.core.moderation import BLOCKLIST_LIMIT, WORD_LIMIT
 from bot.discord_adapter.checks import actor_of, require_moderator
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.text import MESSAGE_LIMIT, inline_code, pages_of
+from bot.i18n import EN, Lang, interaction_lang
 
 SUGGESTIONS = 25  # Discord shows at most 25 autocomplete suggestions
 PAGE_NOTES = 100  # room for "Blocked (page i of n): " and the line naming the next page
-INTEGRATIONS_NOTE = (
-    "Discord shows `/moderation` only to members with Manage Server unless the role is allowed in "
-    "Server Settings → Integrations → this bot; `/quota` moderator commands work for the role right away."
-)
 
 
 @app_commands.guild_only()
@@ -54,16 +51,18 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
     async def blocklist_add(self, interaction: discord.Interaction,
                             word: app_commands.Range[str, 1, WORD_LIMIT]) -> None:
         normalized, added = await self.services.moderation.block_word(actor_of(interaction), word)
-        shown = inline_code(normalized)
-        await self._reply(interaction, f"Blocked {shown}." if added else f"{shown} was already blocked.")
+        shown, lang = inline_code(normalized), interaction_lang(interaction)
+        await self._reply(interaction, lang.t("moderation.blocked", word=shown) if added
+                          else lang.t("moderation.already_blocked", word=shown))
 
     @blocklist.command(name="remove", description="Allow this word or phrase again")
     @app_commands.describe(word="The blocked word or phrase")
     async def blocklist_remove(self, interaction: discord.Interaction,
                                word: app_commands.Range[str, 1, WORD_LIMIT]) -> None:
         normalized, removed = await self.services.moderation.unblock_word(actor_of(interaction), word)
-        shown = inline_code(normalized)
-        await self._reply(interaction, f"Unblocked {shown}." if removed else f"{shown} was not blocked.")
+        shown, lang = inline_code(normalized), interaction_lang(interaction)
+        await self._reply(interaction, lang.t("moderation.unblocked", word=shown) if removed
+                          else lang.t("moderation.not_blocked", word=shown))
 
     @blocklist_remove.autocomplete("word")
     async def blocked_words_like(self, interaction: discord.Interaction,
@@ -80,31 +79,35 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
     async def blocklist_list(self, interaction: discord.Interaction,
                              page: app_commands.Range[int, 1, BLOCKLIST_LIMIT] = 1) -> None:
         words = (await self.services.moderation.settings(interaction.guild_id or 0)).blocked_words
-        await self._reply(interaction, blocklist_page(words, page))
+        await self._reply(interaction, blocklist_page(words, page, interaction_lang(interaction)))
 
     # -- channels --------------------------------------------------------------------------------------
     @channels.command(name="allow", description="Allow /video in this channel (once any is set, only those)")
     @app_commands.describe(channel="A text channel")
     async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         added = await self.services.moderation.allow_channel(actor_of(interaction), channel.id)
-        text = f"Videos can be made in <#{channel.id}>." if added else f"<#{channel.id}> was already allowed."
-        await self._reply(interaction, text)
+        lang, mention = interaction_lang(interaction), f"<#{channel.id}>"
+        await self._reply(interaction, lang.t("moderation.channel_allowed", channel=mention) if added
+                          else lang.t("moderation.channel_already_allowed", channel=mention))
 
     @channels.command(name="remove", description="Stop allowing /video in this channel")
     @app_commands.describe(channel="A text channel")
     async def channels_remove(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         removed = await self.services.moderation.remove_channel(actor_of(interaction), channel.id)
-        await self._reply(interaction, f"Removed <#{channel.id}>." if removed else f"<#{channel.id}> was not listed.")
+        lang, mention = interaction_lang(interaction), f"<#{channel.id}>"
+        await self._reply(interaction, lang.t("moderation.channel_removed", channel=mention) if removed
+                          else lang.t("moderation.channel_not_listed", channel=mention))
 
     @channels.command(name="list", description="The channels where /video may be used")
     async def channels_list(self, interaction: discord.Interaction) -> None:
         settings = await self.services.moderation.settings(interaction.guild_id or 0)
-        channels = settings.video_channels
-        text = ("Videos can be made in " + ", ".join(f"<#{c}>" for c in channels) + "."
-                if channels else "Videos can be made in every channel (none chosen).")
+        channels, lang = settings.video_channels, interaction_lang(interaction)
+        separator = lang.t("common.list_separator")
+        text = (lang.t("moderation.channels", channels=separator.join(f"<#{c}>" for c in channels))
+                if channels else lang.t("moderation.channels_all"))
         if settings.spoiler_channels:
-            text += ("\nFinished videos are posted as spoilers in "
-                     + ", ".join(f"<#{c}>" for c in sorted(settings.spoiler_channels)) + ".")
+            text += "\n" + lang.t("moderation.spoiler_channels", channels=separator.join(
+                f"<#{c}>" for c in sorted(settings.spoiler_channels)))
         await self._reply(interaction, text)
 
     @channels.command(name="spoiler", description="Post finished videos in this channel as spoilers (or stop)")
@@ -112,12 +115,13 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
     async def channels_spoiler(self, interaction: discord.Interaction, channel: discord.TextChannel,
                                on: bool) -> None:
         changed = await self.services.moderation.set_spoiler_channel(actor_of(interaction), channel.id, on)
+        lang, mention = interaction_lang(interaction), f"<#{channel.id}>"
         if on:
-            text = (f"Finished videos in <#{channel.id}> are posted as spoilers now: members click to see them."
-                    if changed else f"Finished videos in <#{channel.id}> were already posted as spoilers.")
+            text = (lang.t("moderation.spoiler_on", channel=mention) if changed
+                    else lang.t("moderation.spoiler_already_on", channel=mention))
         else:
-            text = (f"Finished videos in <#{channel.id}> are shown as usual now (not as spoilers)."
-                    if changed else f"Finished videos in <#{channel.id}> were not posted as spoilers.")
+            text = (lang.t("moderation.spoiler_off", channel=mention) if changed
+                    else lang.t("moderation.spoiler_already_off", channel=mention))
         await self._reply(interaction, text)
 
     # -- moderator role --------------------------------------------------------------------------------
@@ -125,17 +129,17 @@ class ModerationCog(commands.GroupCog, group_name="moderation",
     @app_commands.describe(role="Members with this role get the moderator commands", clear="Remove the role")
     async def modrole(self, interaction: discord.Interaction, role: discord.Role | None = None,
                       clear: bool = False) -> None:
-        actor = actor_of(interaction)
+        actor, lang = actor_of(interaction), interaction_lang(interaction)
         if clear:
             await self.services.moderation.set_mod_role(actor, None)
-            await self._reply(interaction, "No role is the moderator role now; Manage Server still is.")
+            await self._reply(interaction, lang.t("moderation.modrole_cleared"))
         elif role is not None:
             await self.services.moderation.set_mod_role(actor, role.id)
-            await self._reply(interaction, f"Members with <@&{role.id}> are moderators now. {INTEGRATIONS_NOTE}")
+            await self._reply(interaction, lang.t("moderation.modrole_set", role=f"<@&{role.id}>"))
         else:
             current = (await self.services.moderation.settings(actor.guild_id)).mod_role_id
-            await self._reply(interaction, f"The moderator role is <@&{current}>." if current
-                              else "No moderator role is set; members with Manage Server are moderators.")
+            await self._reply(interaction, lang.t("moderation.modrole_is", role=f"<@&{current}>") if current
+                              else lang.t("moderation.modrole_none"))
 
 
 def matching_words(words: tuple[str, ...], typed: str) -> list[str]:
@@ -147,19 +151,20 @@ def matching_words(words: tuple[str, ...], typed: str) -> list[str]:
     return found[:SUGGESTIONS]
 
 
-def blocklist_page(words: tuple[str, ...], page: int) -> str:
+def blocklist_page(words: tuple[str, ...], page: int, lang: Lang = EN) -> str:
     """One message of the blocklist. Whole entries only: a code span cut in half would turn the rest of the
     message into code."""
     if not words:
-        return "No words are blocked."
-    pages = pages_of(map(inline_code, words), MESSAGE_LIMIT - PAGE_NOTES, separator=", ")
+        return lang.t("moderation.blocklist_empty")
+    separator = lang.t("common.list_separator")
+    pages = pages_of(map(inline_code, words), MESSAGE_LIMIT - PAGE_NOTES, separator=separator)
     if len(pages) == 1 and page == 1:
-        return "Blocked: " + ", ".join(pages[0])
+        return lang.t("moderation.blocklist", words=separator.join(pages[0]))
     if page > len(pages):
-        return f"The blocklist has {len(pages)} page(s); ask for page 1 to {len(pages)}."
-    text = f"Blocked (page {page} of {len(pages)}): " + ", ".join(pages[page - 1])
+        return lang.t("moderation.blocklist_no_page", pages=len(pages))
+    text = lang.t("moderation.blocklist_page", page=page, pages=len(pages), words=separator.join(pages[page - 1]))
     if page < len(pages):
-        text += f"\nNext: `/moderation blocklist list page:{page + 1}`"
+        text += "\n" + lang.t("moderation.blocklist_next", next=page + 1)
     return text
 
 

@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.discord_adapter import render
 from bot.discord_adapter.client import KlingBot, Services
+from bot.i18n import interaction_lang
 
 
 class QueueCog(commands.Cog):
@@ -22,7 +23,8 @@ class QueueCog(commands.Cog):
     async def queue(self, interaction: discord.Interaction) -> None:
         snapshot = await self.services.engine.queue()
         await interaction.response.send_message(
-            render.queue_text(snapshot, guild_id=interaction.guild_id or 0, user_id=interaction.user.id),
+            render.queue_text(snapshot, guild_id=interaction.guild_id or 0, user_id=interaction.user.id,
+                              lang=interaction_lang(interaction)),
             ephemeral=True)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.core.member_settings import MemberSettingsService
@@ -26,6 +27,7 @@ from bot.discord_adapter.allowed_guilds import AllowedServersOnly
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import answer_error
+from bot.i18n import Lang, interaction_lang
 
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 AUDIO, DM = "audio", "dm"  # the values of the "extras" menu
@@ -46,7 +48,8 @@ def build_settings_command(caps: Capabilities, handler: Handler) -> app_commands
     ]
     descriptions = {"duration": "Your usual length of a video", "aspect": "Your usual shape of a video"}
     choices: dict[str, list[app_commands.Choice[Any]]] = {
-        "duration": [app_commands.Choice(name=render_settings.duration_label(d), value=d) for d in caps.durations],
+        "duration": [app_commands.Choice(name=locale_str(render_settings.duration_label(d), key="choice.seconds",
+                                                    seconds=d), value=d) for d in caps.durations],
         "aspect": [app_commands.Choice(name=a, value=a) for a in caps.aspects],
     }
     if len(caps.modes) > 1:
@@ -68,31 +71,33 @@ def build_settings_command(caps: Capabilities, handler: Handler) -> app_commands
                                 "delivery by DM", callback=settings)
 
 
-def settings_view(settings: MemberSettings, caps: Capabilities) -> discord.ui.View:
-    """A menu per setting (the value that applies now is preselected) and Reset: at most 5 rows."""
+def settings_view(settings: MemberSettings, caps: Capabilities, lang: Lang) -> discord.ui.View:
+    """A menu per setting (the value that applies now is preselected) and Reset: at most 5 rows, in the language
+    of the member who sees them."""
     view = discord.ui.View(timeout=None)
     duration = settings.duration or caps.durations[0]
     view.add_item(SettingsMenu("duration", discord.ui.Select(
-        custom_id="kb:settings:duration", placeholder="Duration", options=[
-            discord.SelectOption(label=render_settings.duration_label(d), value=str(d), default=d == duration)
+        custom_id="kb:settings:duration", placeholder=lang.t("settings.menu.duration"), options=[
+            discord.SelectOption(label=render_settings.duration_label(d, lang), value=str(d), default=d == duration)
             for d in caps.durations])))
     aspect = settings.aspect or caps.aspects[0]
     view.add_item(SettingsMenu("aspect", discord.ui.Select(
-        custom_id="kb:settings:aspect", placeholder="Aspect", options=[
+        custom_id="kb:settings:aspect", placeholder=lang.t("settings.menu.aspect"), options=[
             discord.SelectOption(label=a, value=a, default=a == aspect) for a in caps.aspects])))
     if len(caps.modes) > 1:
         mode = settings.mode or caps.modes[0]
         view.add_item(SettingsMenu("mode", discord.ui.Select(
-            custom_id="kb:settings:mode", placeholder="Mode", options=[
-                discord.SelectOption(label=render_settings.mode_label(m, caps), value=m, default=m == mode)
+            custom_id="kb:settings:mode", placeholder=lang.t("settings.menu.mode"), options=[
+                discord.SelectOption(label=render_settings.mode_label(m, caps, lang), value=m, default=m == mode)
                 for m in caps.modes])))
-    extras = [discord.SelectOption(label="Send finished videos to me by DM", value=DM, default=settings.deliver_by_dm)]
+    extras = [discord.SelectOption(label=lang.t("settings.menu.by_dm"), value=DM, default=settings.deliver_by_dm)]
     if caps.audio:
-        extras.insert(0, discord.SelectOption(label="Sound with my videos", value=AUDIO, default=bool(settings.audio)))
+        extras.insert(0, discord.SelectOption(label=lang.t("settings.menu.audio"), value=AUDIO,
+                                              default=bool(settings.audio)))
     view.add_item(SettingsMenu("extras", discord.ui.Select(
-        custom_id="kb:settings:extras", placeholder="Sound and delivery (none: off)", min_values=0,
+        custom_id="kb:settings:extras", placeholder=lang.t("settings.menu.extras"), min_values=0,
         max_values=len(extras), options=extras)))
-    view.add_item(ResetSettingsButton())
+    view.add_item(ResetSettingsButton(lang))
     return view
 
 
@@ -140,9 +145,10 @@ class SettingsMenu(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Select[
                 raise ValueError("a menu that needs a value came without one")
             settings = await _service(interaction).change(actor_of(interaction),
                                                           **change_from_menu(self.field, values, caps))
+            lang = interaction_lang(interaction)
             await interaction.response.edit_message(
-                content=render_settings.settings_text(settings, caps, note=render_settings.SAVED),
-                view=settings_view(settings, caps))
+                content=render_settings.settings_text(settings, caps, note=render_settings.SAVED, lang=lang),
+                view=settings_view(settings, caps, lang))
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -151,8 +157,10 @@ class ResetSettingsButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.
                           template=r"kb:settings:reset"):
     """Forgets the member's defaults."""
 
-    def __init__(self) -> None:
-        super().__init__(discord.ui.Button(label="Reset", emoji="↩️", style=discord.ButtonStyle.secondary,
+    def __init__(self, lang: Lang | None = None) -> None:
+        # Without `lang`: rebuilt from a click's custom id, only to answer it (its label is not shown).
+        label = lang.t("settings.button.reset") if lang is not None else None
+        super().__init__(discord.ui.Button(label=label, emoji="↩️", style=discord.ButtonStyle.secondary,
                                            custom_id="kb:settings:reset"))
 
     @classmethod
@@ -164,9 +172,10 @@ class ResetSettingsButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.
         try:
             caps = _capabilities(interaction)
             settings = await _service(interaction).reset(actor_of(interaction))
+            lang = interaction_lang(interaction)
             await interaction.response.edit_message(
-                content=render_settings.settings_text(settings, caps, note=render_settings.CLEARED),
-                view=settings_view(settings, caps))
+                content=render_settings.settings_text(settings, caps, note=render_settings.CLEARED, lang=lang),
+                view=settings_view(settings, caps, lang))
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -194,8 +203,9 @@ class SettingsCog(commands.Cog):
             settings, note = await service.change(actor_of(interaction), **changes), render_settings.SAVED
         else:
             settings, note = await service.show(actor_of(interaction)), None
-        await interaction.response.send_message(render_settings.settings_text(settings, caps, note=note),
-                                                view=settings_view(settings, caps), ephemeral=True)
+        lang = interaction_lang(interaction)
+        await interaction.response.send_message(render_settings.settings_text(settings, caps, note=note, lang=lang),
+                                                view=settings_view(settings, caps, lang), ephemeral=True)
 
 
 async def setup(bot: KlingBot) -> None:

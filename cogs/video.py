@@ -16,8 +16,11 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.core.camera import camera_label
+from bot.core.confirmations import PendingStart
 from bot.core.engine import JobNotStarted, ShowStatus
 from bot.core.jobs import PROMPT_LIMIT, ImageInput, Submission
 from bot.core.models import Job, JobStatus
@@ -28,8 +31,11 @@ from bot.discord_adapter.allowed_guilds import AllowedServersOnly
 from bot.discord_adapter.bot_permissions import cannot_post_here
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
-from bot.discord_adapter.errors import NOT_REFUNDED, NOT_STARTED, answer_error, reply_privately
+from bot.discord_adapter.errors import NOT_REFUNDED_KEY, NOT_STARTED_KEY, answer_error, reply_privately
 from bot.discord_adapter.modal_routes import FormValues, send_form
+from bot.i18n import EN, Lang, interaction_guild_lang, interaction_lang
+from cogs import confirm
+from cogs.confirm import confirm_first
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,8 @@ def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Co
         "aspect": "Shape of the video (empty: your /settings default)",
     }
     choices: dict[str, list[app_commands.Choice[Any]]] = {
-        "duration": [app_commands.Choice(name=f"{d} seconds", value=d) for d in caps.durations],
+        "duration": [app_commands.Choice(name=locale_str(f"{d} seconds", key="choice.seconds", seconds=d), value=d)
+                     for d in caps.durations],
         "aspect": [app_commands.Choice(name=a, value=a) for a in caps.aspects],
     }
     if len(caps.modes) > 1:
@@ -77,6 +84,18 @@ def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Co
     for index, name in enumerate(IMAGE_OPTIONS[: caps.max_images]):
         params.append(Param(name, kind, annotation=discord.Attachment | None, default=None))
         descriptions[name] = "Start from this image (image-to-video)" if index == 0 else "Another reference image"
+    if caps.end_image:
+        params.append(Param("end_image", kind, annotation=discord.Attachment | None, default=None))
+        descriptions["end_image"] = "End on this image (the last frame)"
+    if caps.camera is not None:
+        low, high = caps.camera.strengths
+        params.append(Param("camera", kind, annotation=str | None, default=None))
+        params.append(Param("camera_strength", kind, annotation=app_commands.Range[int, low, high] | None,
+                            default=None))
+        descriptions["camera"] = "A camera move"
+        descriptions["camera_strength"] = (f"How strong a simple camera move is, {low} to {high} "
+                                           f"(empty: {caps.camera.default_strength})")
+        choices["camera"] = [app_commands.Choice(name=camera_label(move), value=move) for move in caps.camera.moves]
     video.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     video = app_commands.describe(**descriptions)(video)
     video = app_commands.choices(**choices)(video)
@@ -91,6 +110,12 @@ def images_from(options: dict[str, Any]) -> tuple[ImageInput, ...]:
     return tuple(ImageInput(a.url, a.content_type, a.size, a.filename) for a in attachments)
 
 
+def attachment_input(attachment: discord.Attachment | None) -> ImageInput | None:
+    if attachment is None:
+        return None
+    return ImageInput(attachment.url, attachment.content_type, attachment.size, attachment.filename)
+
+
 class VideoCog(commands.Cog):
     def __init__(self, bot: KlingBot) -> None:
         self.bot = bot
@@ -101,12 +126,12 @@ class VideoCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.video_command)
-        self.bot.add_dynamic_items(*BUTTONS)
+        self.bot.add_dynamic_items(*BUTTONS, *confirm.BUTTONS)
         self.bot.modal_routes.add(REMIXED, remix_submitted)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command("video")
-        self.bot.remove_dynamic_items(*BUTTONS)
+        self.bot.remove_dynamic_items(*BUTTONS, *confirm.BUTTONS)
         self.bot.modal_routes.remove(REMIXED)
 
     async def video(self, interaction: discord.Interaction, options: dict[str, Any]) -> None:
@@ -115,6 +140,8 @@ class VideoCog(commands.Cog):
             prompt=options["prompt"], duration=options.get("duration"), aspect=options.get("aspect"),
             mode=options.get("mode"), negative_prompt=options.get("negative_prompt"),
             audio=options.get("audio"), images=images_from(options),  # None: the member's default
+            end_image=attachment_input(options.get("end_image")), camera=options.get("camera"),
+            camera_strength=options.get("camera_strength"),
         )
         await start_job(self.services, interaction, submission)
 
@@ -124,7 +151,8 @@ class VideoCog(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def jobs(self, interaction: discord.Interaction) -> None:
         jobs = await self.services.engine.recent(interaction.guild_id or 0, interaction.user.id)
-        await interaction.response.send_message(render.jobs_listing(jobs), ephemeral=True)
+        await interaction.response.send_message(render.jobs_listing(jobs, interaction_lang(interaction)),
+                                                ephemeral=True)
 
     @app_commands.command(name="show", description="Post one of your finished videos here again")
     @app_commands.describe(job_id="The video's job id (suggested as you type; also in /jobs)")
@@ -134,17 +162,19 @@ class VideoCog(commands.Cog):
     async def show(self, interaction: discord.Interaction, job_id: app_commands.Range[str, 1, 32]) -> None:
         job = await self.services.engine.show(job_id, actor_of(interaction))
         video, original_exists = await _original_video(interaction.client, job)
+        lang = interaction_guild_lang(interaction)  # a public post: the server's language
         await interaction.response.send_message(
-            render.show_content(job, shown_by=interaction.user.id, video=video, original_exists=original_exists),
-            embed=render.result_embed(job), view=result_view(job))
+            render.show_content(job, shown_by=interaction.user.id, video=video, original_exists=original_exists,
+                                lang=lang),
+            embed=render.result_embed(job, lang), view=result_view(job, lang))
 
     @show.autocomplete("job_id")
     async def show_suggestions(self, interaction: discord.Interaction,
                                typed: str) -> list[app_commands.Choice[str]]:
         """The member's own finished videos, newest first, matching what they typed (in the id or prompt)."""
         jobs = await self.services.engine.recent(interaction.guild_id or 0, interaction.user.id, SUGGESTED_JOBS)
-        typed = typed.strip().lower()
-        return [app_commands.Choice(name=render.show_choice_name(job), value=job.id) for job in jobs
+        typed, lang = typed.strip().lower(), interaction_lang(interaction)
+        return [app_commands.Choice(name=render.show_choice_name(job, lang), value=job.id) for job in jobs
                 if not_showable(job) is None
                 and (typed in job.id or typed in job.request.prompt.lower())][:25]
 
@@ -169,8 +199,30 @@ async def _original_video(client: discord.Client, job: Job) -> tuple[str | None,
 
 async def start_job(services: Services, interaction: discord.Interaction, submission: Submission) -> None:
     """Hand the submission to the engine, which accepts it (or refuses privately: nothing charged), has the
-    public status message sent through `_send_status`, and only then queues it."""
+    public status message sent through `_send_status`, and only then queues it. Above CONFIRM_ABOVE_CREDITS
+    the member confirms the cost first (cogs/confirm.py), and Confirm comes back through `start_now`."""
+    if not await confirm_first(services, interaction, PendingStart(submission.user_id, submission.channel_id,
+                                                                   submission=submission)):
+        await start_now(services, interaction, submission)
+
+
+async def start_now(services: Services, interaction: discord.Interaction, submission: Submission) -> None:
     await _told_if_not_started(interaction, services.engine.submit(submission, _status_sender(interaction)))
+
+
+async def rerun_now(services: Services, interaction: discord.Interaction, job_id: str, *,
+                    prompt: str | None = None) -> None:
+    """Re-roll (no `prompt`) or Remix an earlier job for whoever asked, after any cost preview."""
+    await _told_if_not_started(interaction, services.engine.resubmit(
+        job_id, _status_sender(interaction), user_id=interaction.user.id, channel_id=interaction.channel_id or 0,
+        prompt=prompt))
+
+
+async def rerun_job(services: Services, interaction: discord.Interaction, job_id: str, *,
+                    prompt: str | None = None) -> None:
+    start = PendingStart(interaction.user.id, interaction.channel_id or 0, rerun_of=job_id, prompt=prompt)
+    if not await confirm_first(services, interaction, start):
+        await rerun_now(services, interaction, job_id, prompt=prompt)
 
 
 def _status_sender(interaction: discord.Interaction) -> ShowStatus:
@@ -191,15 +243,18 @@ async def _told_if_not_started(interaction: discord.Interaction, submitting: Awa
     try:
         await submitting
     except JobNotStarted as not_started:
-        text = NOT_STARTED if not_started.refunded else NOT_REFUNDED.format(job_id=not_started.job.id)
+        lang = interaction_lang(interaction)
+        text = (lang.t(NOT_STARTED_KEY) if not_started.refunded
+                else lang.t(NOT_REFUNDED_KEY, job_id=not_started.job.id))
         await reply_privately(interaction, text)
 
 
 async def _send_status(interaction: discord.Interaction, job: Job, position: int | None,
                        eta: datetime | None = None) -> int | None:
     try:
-        embed = render.status_embed(job, queue_position=position, eta=eta)
-        callback = await interaction.response.send_message(embed=embed, **_status_view_of(job))
+        lang = interaction_guild_lang(interaction)  # a public post: the server's language
+        embed = render.status_embed(job, queue_position=position, eta=eta, lang=lang)
+        callback = await interaction.response.send_message(embed=embed, **_status_view_of(job, lang))
     except discord.HTTPException:
         # Discord may have posted it and lost only its answer (a retried request then reads "already
         # acknowledged"): if the message exists, the job goes ahead as usual.
@@ -217,25 +272,36 @@ async def _original_message(interaction: discord.Interaction) -> discord.Interac
         return None
 
 
-def _status_view_of(job: Job) -> dict[str, Any]:
-    view = status_view(job)
+def _status_view_of(job: Job, lang: Lang) -> dict[str, Any]:
+    view = status_view(job, lang)
     return {} if view is None else {"view": view}
 
 
-def status_view(job: Job) -> discord.ui.View | None:
-    """The status message's buttons: Cancel while the job waits in the queue, none once it moved on."""
+def status_view(job: Job, lang: Lang) -> discord.ui.View | None:
+    """The status message's buttons: Cancel while the job waits in the queue, none once it moved on. `lang`:
+    the server's, as for the message they sit on."""
     if job.status is not JobStatus.QUEUED:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job.id))
+    view.add_item(CancelButton(job.id, lang))
     return view
 
 
-def result_view(job: Job) -> discord.ui.View:
+# More buttons under a result, from other cogs (Continue: cogs/continue_clip.py): each gives its button for
+# a job, labelled in a language, or None. Registered at cog load, removed at unload.
+RESULT_BUTTONS: list[Callable[[Job, Lang], discord.ui.Item[Any] | None]] = []
+
+
+def result_view(job: Job, lang: Lang) -> discord.ui.View:
+    """The buttons under a result, in `lang`: the server's, as for the post they sit on."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RerollButton(job.id))
-    view.add_item(RemixButton(job.id))
-    view.add_item(DetailsButton(job.id))
+    view.add_item(RerollButton(job.id, lang))
+    view.add_item(RemixButton(job.id, lang))
+    view.add_item(DetailsButton(job.id, lang))
+    for button_for in RESULT_BUTTONS:
+        button = button_for(job, lang)
+        if button is not None:
+            view.add_item(button)
     return view
 
 
@@ -244,8 +310,8 @@ class CancelButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[
     """Takes a queued job out of the queue, refunded (the engine decides who may, and says why not). The
     status message then shows who cancelled it, without the button."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger,
+    def __init__(self, job_id: str, lang: Lang = EN) -> None:
+        super().__init__(discord.ui.Button(label=lang.t("button.cancel"), emoji="✖️", style=discord.ButtonStyle.danger,
                                            custom_id=f"kb:cancel:{job_id}"))
         self.job_id = job_id
 
@@ -260,7 +326,8 @@ class CancelButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[
             cancelled = await services.engine.cancel(self.job_id, actor_of(interaction))
             # The click's answer is the status message itself, cancelled and without its button, at once (the
             # publisher's own edit of it says the same).
-            await interaction.response.edit_message(embed=render.status_embed(cancelled), view=None)
+            await interaction.response.edit_message(
+                embed=render.status_embed(cancelled, lang=interaction_guild_lang(interaction)), view=None)
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -269,9 +336,9 @@ class DetailsButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button
                     template=r"kb:details:(?P<job_id>[0-9a-f]{16})"):
     """Privately: everything about the video, with the `/video` line that makes it again."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Details", emoji="ℹ️", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"kb:details:{job_id}"))
+    def __init__(self, job_id: str, lang: Lang = EN) -> None:
+        super().__init__(discord.ui.Button(label=lang.t("button.details"), emoji="ℹ️",
+                                           style=discord.ButtonStyle.secondary, custom_id=f"kb:details:{job_id}"))
         self.job_id = job_id
 
     @classmethod
@@ -283,7 +350,7 @@ class DetailsButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button
         try:
             services: Services = interaction.client.services  # type: ignore[attr-defined]
             details = await services.engine.details(self.job_id, actor_of(interaction))
-            message = render.details_message(details, services.capabilities)
+            message = render.details_message(details, services.capabilities, interaction_lang(interaction))
             extra: dict[str, Any] = {}
             if message.line_file is not None:
                 extra["file"] = discord.File(io.BytesIO(message.line_file.encode()), render.LINE_FILE_NAME)
@@ -297,9 +364,9 @@ class RerollButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[
     """Same settings again, charged to whoever clicks. Persistent: the job is looked up in the database.
     Clicks from servers not on ALLOWED_GUILD_IDS are refused before the callback (AllowedServersOnly)."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Re-roll", emoji="🎲", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"kb:reroll:{job_id}"))
+    def __init__(self, job_id: str, lang: Lang = EN) -> None:
+        super().__init__(discord.ui.Button(label=lang.t("button.reroll"), emoji="🎲",
+                                           style=discord.ButtonStyle.secondary, custom_id=f"kb:reroll:{job_id}"))
         self.job_id = job_id
 
     @classmethod
@@ -315,17 +382,15 @@ class RerollButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[
 
     async def _reroll(self, interaction: discord.Interaction) -> None:
         services: Services = interaction.client.services  # type: ignore[attr-defined]
-        await _told_if_not_started(interaction, services.engine.resubmit(
-            self.job_id, _status_sender(interaction), user_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0))
+        await rerun_job(services, interaction, self.job_id)
 
 
 class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[Any]],
                   template=r"kb:remix:(?P<job_id>[0-9a-f]{16})"):
     """Opens a modal with the prompt prefilled; the new prompt runs with the same settings."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Remix", emoji="✏️", style=discord.ButtonStyle.secondary,
+    def __init__(self, job_id: str, lang: Lang = EN) -> None:
+        super().__init__(discord.ui.Button(label=lang.t("button.remix"), emoji="✏️", style=discord.ButtonStyle.secondary,
                                            custom_id=f"kb:remix:{job_id}"))
         self.job_id = job_id
 
@@ -337,7 +402,8 @@ class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[A
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             services: Services = interaction.client.services  # type: ignore[attr-defined]
-            await send_form(interaction, RemixModal(await services.engine.get(self.job_id)))
+            await send_form(interaction, RemixModal(await services.engine.get(self.job_id),
+                                                    interaction_lang(interaction)))
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -345,25 +411,24 @@ class RemixButton(AllowedServersOnly, discord.ui.DynamicItem[discord.ui.Button[A
 REMIXED = r"kb:remixed:(?P<job_id>[0-9a-f]{16})"
 
 
-class RemixModal(AllowedServersOnly, discord.ui.Modal, title="Remix this video"):
-    """The Remix form, prompt prefilled. Its submission is answered by `remix_submitted`, routed by its custom id
-    (bot/discord_adapter/modal_routes.py), so a form opened before a restart works after it."""
+class RemixModal(AllowedServersOnly, discord.ui.Modal):
+    """The Remix form, prompt prefilled, in the language of the member who opens it. Its submission is answered
+    by `remix_submitted`, routed by its custom id (bot/discord_adapter/modal_routes.py), so a form opened before
+    a restart works after it."""
 
-    prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-        label="Prompt", style=discord.TextStyle.paragraph, max_length=PROMPT_LIMIT, custom_id="prompt"
-    )
-
-    def __init__(self, job: Job) -> None:
-        super().__init__(custom_id=f"kb:remixed:{job.id}")
-        self.prompt.default = job.request.prompt
+    def __init__(self, job: Job, lang: Lang = EN) -> None:
+        super().__init__(title=lang.t("remix.form.title"), custom_id=f"kb:remixed:{job.id}")
+        # A storyboard's prompt is its shots, edited as they were written.
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label=lang.t("remix.form.shots") if job.request.shots else lang.t("remix.form.prompt"),
+            style=discord.TextStyle.paragraph, max_length=PROMPT_LIMIT, custom_id="prompt", default=job.request.prompt)
+        self.add_item(self.prompt)
 
 
 async def remix_submitted(interaction: discord.Interaction, match: re.Match[str], values: FormValues) -> None:
     services: Services = interaction.client.services  # type: ignore[attr-defined]
     prompt = values.get("prompt")
-    await _told_if_not_started(interaction, services.engine.resubmit(
-        match["job_id"], _status_sender(interaction), user_id=interaction.user.id,
-        channel_id=interaction.channel_id or 0, prompt=prompt if isinstance(prompt, str) else ""))
+    await rerun_job(services, interaction, match["job_id"], prompt=prompt if isinstance(prompt, str) else "")
 
 
 BUTTONS = (RerollButton, RemixButton, CancelButton, DetailsButton)

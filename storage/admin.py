@@ -67,7 +67,8 @@ class SettleOutcome:
     earlier: str | None = None  # for ALREADY: the earlier settlement's detail
 
 
-_UNRECONCILED = f"""
+# Failed jobs awaiting reconciliation; the same SQL on SQLite and PostgreSQL (storage/postgres/admin.py).
+UNRECONCILED = f"""
 SELECT j.*, e.detail AS reason,
        (SELECT amount FROM quota_ledger AS r WHERE r.job_id = j.id AND r.kind = 'reserve') AS reserved,
        (SELECT amount FROM quota_ledger AS f WHERE f.job_id = j.id AND f.kind = 'refund') AS refunded
@@ -107,7 +108,7 @@ class AdminStore:
     async def unreconciled(self) -> list[Unreconciled]:
         """Jobs failed for reconciliation that the operator has not settled, newest first."""
         rows = await self._db.run(lambda c: c.execute(
-            f"{_UNRECONCILED} ORDER BY j.created_at DESC, j.id DESC").fetchall())
+            f"{UNRECONCILED} ORDER BY j.created_at DESC, j.id DESC").fetchall())
         return [Unreconciled(job_from_row(row), row["reason"], row["reserved"], row["refunded"]) for row in rows]
 
     async def charge(self, job_id: str) -> Charge:
@@ -159,7 +160,7 @@ def _check_settleable(connection: sqlite3.Connection, job_id: str) -> SettleOutc
     ).fetchone()
     if earlier is not None:
         return SettleOutcome(Settlement.ALREADY, job, earlier=earlier["detail"])
-    waiting = connection.execute(f"{_UNRECONCILED} AND j.id = ?", (job_id,)).fetchone()
+    waiting = connection.execute(f"{UNRECONCILED} AND j.id = ?", (job_id,)).fetchone()
     if waiting is None:
         return SettleOutcome(Settlement.NOT_NEEDED, job)
     return None

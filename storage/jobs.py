@@ -6,17 +6,23 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from bot.core.models import DeliveryOutcome, Job, JobStatus, VideoRequest, can_transition
-from bot.core.ports.repositories import Charge, JobEvent, Pruned
+from bot.core.messages import Message, from_json, to_json
+from bot.core.models import CameraMove, DeliveryOutcome, Job, JobStatus, Shot, VideoRequest, can_transition
+from bot.core.ports.repositories import Charge, JobEvent, Pruned, SpendCharge
 from storage.database import Database
 from storage.quotas import append_in, refund_in, usage_in
+from storage.spend import check_spend_in, to_micros
 
 # Fields a caller may set alongside a transition or on their own.
 UPDATABLE = frozenset({
     "status_message_id", "provider_job_id", "submitted_at", "submitting_since", "completed_at", "attempts",
     "last_error", "video_url", "delivery_outcome", "result_message_id",
+    "reported_cost", "reported_units",  # money (Decimal), stored as micro-units (storage/spend.py)
+    "image_urls",  # a Continue's start frame, known once its status message shows it (bot/core/continuing.py)
+    "failure",  # a failed job's reason as a catalogue message (bot/core/messages.py), stored as its JSON
 })
 
 
@@ -33,15 +39,21 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def insert(self, job: Job, charge: Charge | None = None) -> None:
+    async def insert(self, job: Job, charge: Charge | None = None, spend: SpendCharge | None = None) -> None:
         """Insert a new job and its first event, and its charge when given: the usage the charge is decided
-        on is read in the same transaction, so a check and the charge it allows cannot be split."""
+        on is read in the same transaction, so a check and the charge it allows cannot be split. `spend`: its
+        estimated money cost, checked against the daily spend limit in the same transaction."""
 
         def work(connection: sqlite3.Connection) -> None:
-            insert_job(connection, job)
+            insert_job(connection, job, spend)
+            entry = None
             if charge is not None:
                 usage = usage_in(connection, job.guild_id, job.user_id, charge.period, excluding_job=job.id)
-                append_in(connection, charge.entry(usage))  # a refusal raises: the insert rolls back too
+                entry = charge.entry(usage)  # a refusal raises: the insert rolls back too
+            if spend is not None:
+                check_spend_in(connection, job.id, spend)  # so does the spend limit's
+            if entry is not None:
+                append_in(connection, entry)
 
         await self._db.run(work)
 
@@ -182,22 +194,48 @@ def prune_finished(connection: sqlite3.Connection, updated_before: datetime, lim
     return Pruned(jobs, events)
 
 
-def insert_job(connection: sqlite3.Connection, job: Job) -> None:
-    """Insert a job and its first event; callable inside a larger piece of work (a job and its charge)."""
+def insert_job(connection: sqlite3.Connection, job: Job, spend: SpendCharge | None = None) -> None:
+    """Insert a job and its first event; callable inside a larger piece of work (a job and its charge). `spend`:
+    its estimated money cost and the day it counts in (migration 0009)."""
     request = job.request
+    estimate = spend.estimate if spend is not None else None
     connection.execute(
         """INSERT INTO jobs (id, guild_id, channel_id, user_id, provider, prompt, duration, aspect, mode,
                negative_prompt, audio, image_urls, cost, status, status_message_id, created_at, updated_at,
-               deliver_by_dm)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               deliver_by_dm, end_image_url, camera, shots, estimated_cost, spend_day)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             job.id, job.guild_id, job.channel_id, job.user_id, job.provider, request.prompt,
             request.duration, request.aspect, request.mode, request.negative_prompt, int(request.audio),
             json.dumps(list(request.image_urls)), job.cost, job.status.value, job.status_message_id,
             _iso(job.created_at), _iso(job.updated_at), int(job.deliver_by_dm),
+            request.end_image_url, camera_json(request.camera), shots_json(request.shots),
+            to_micros(estimate) if estimate is not None else None, spend.day if spend is not None else None,
         ),
     )
+    if job.parent_job_id is not None:  # a Continue (migration 0010)
+        connection.execute("UPDATE jobs SET parent_job_id = ?, reply_to_message_id = ? WHERE id = ?",
+                           (job.parent_job_id, job.reply_to_message_id, job.id))
     _event(connection, job.id, job.created_at, "created", None, job.status, None)
+
+
+def camera_json(camera: CameraMove | None) -> str | None:
+    return json.dumps({"name": camera.name, "strength": camera.strength}) if camera is not None else None
+
+
+def camera_from(text: str | None) -> CameraMove | None:
+    if not text:
+        return None
+    stored = json.loads(text)
+    return CameraMove(str(stored["name"]), stored.get("strength"))
+
+
+def shots_json(shots: tuple[Shot, ...]) -> str:
+    return json.dumps([{"prompt": shot.prompt, "duration": shot.duration} for shot in shots], ensure_ascii=False)
+
+
+def shots_from(text: str | None) -> tuple[Shot, ...]:
+    return tuple(Shot(str(shot["prompt"]), int(shot["duration"])) for shot in json.loads(text or "[]"))
 
 
 def get_job(connection: sqlite3.Connection, job_id: str) -> Job | None:
@@ -218,6 +256,12 @@ def _column_value(value: Any) -> Any:
         return _iso(value)
     if isinstance(value, DeliveryOutcome | JobStatus):
         return value.value
+    if isinstance(value, tuple):  # image_urls, stored as a JSON list like at insert
+        return json.dumps(list(value))
+    if isinstance(value, Decimal):
+        return to_micros(value)
+    if isinstance(value, Message):
+        return to_json(value)
     return value
 
 
@@ -249,7 +293,8 @@ def _job(row: sqlite3.Row) -> Job:
         request=VideoRequest(
             prompt=row["prompt"], duration=row["duration"], aspect=row["aspect"], mode=row["mode"],
             negative_prompt=row["negative_prompt"], audio=bool(row["audio"]),
-            image_urls=tuple(json.loads(row["image_urls"])),
+            image_urls=tuple(json.loads(row["image_urls"])), end_image_url=row["end_image_url"],
+            camera=camera_from(row["camera"]), shots=shots_from(row["shots"]),
         ),
         provider=row["provider"],
         status=JobStatus(row["status"]),
@@ -263,8 +308,11 @@ def _job(row: sqlite3.Row) -> Job:
         attempts=row["attempts"],
         submitting_since=_optional_time(row["submitting_since"]),
         last_error=row["last_error"],
+        failure=from_json(row["failure"]) if row["failure"] else None,
         video_url=row["video_url"],
         delivery_outcome=DeliveryOutcome(row["delivery_outcome"]) if row["delivery_outcome"] else None,
         result_message_id=row["result_message_id"],
         deliver_by_dm=bool(row["deliver_by_dm"]),
+        parent_job_id=row["parent_job_id"],
+        reply_to_message_id=row["reply_to_message_id"],
     )

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+import bot.i18n  # noqa: F401  (installs the English renderer behind str(message): bot/core/messages.py)
+from tests import postgres
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.runblob import FakeRunblob
@@ -21,6 +23,26 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
 
         return uvloop.EventLoopPolicy()
     return asyncio.DefaultEventLoopPolicy()
+
+
+@pytest.fixture(autouse=True)
+def _drop_postgres_databases() -> Iterator[None]:
+    """A test's PostgreSQL databases (tests/postgres.py: none unless it used one) go when it ends."""
+    yield
+    postgres.drop_test_databases()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    postgres.stop_cluster()  # the throwaway PostgreSQL server, when a test started it
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly, at the end of the run, which database the tests ran on and what was skipped."""
+    if postgres.server_binaries() is None:
+        terminalreporter.write_line(f"{postgres.SKIP_REASON} (install PostgreSQL's server package to run them; "
+                                    f"{postgres.REQUIRE_VARIABLE}=1 makes this a failure)", yellow=True)
+    elif postgres.e2e_on_postgres():
+        terminalreporter.write_line("bots under test used PostgreSQL (TEST_DATABASE=postgres)")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from bot.config import Settings, load_settings
 from bot.core.clock import Clock
 from bot.core.models import Job, JobStatus
 from bot.discord_adapter.attachments import DISCORD_CDN_BASES
+from tests import postgres
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 
 GUILD = 810000000000000001
@@ -61,6 +62,8 @@ class BotHarness:
             "callback_secret": "test-callback-secret",
             "download_allow_networks": "127.0.0.1/32",  # the fakes serve their videos over plain http here
         }
+        if postgres.e2e_on_postgres():  # TEST_DATABASE=postgres: a database of this test's own (tests/postgres.py)
+            base["database_url"] = postgres.database_url(self.tmp_path)
         base.update(self.overrides)
         return load_settings(**base)
 
@@ -143,7 +146,10 @@ class BotHarness:
         return [m for m in messages if "your video is ready" in (m.get("content") or "")]
 
     async def sql(self, statement: str, *args: Any) -> list[Any]:
-        """Direct access to the database file, for what a crash would leave behind."""
+        """Direct access to the database, for what a crash would leave behind (`?` placeholders, as SQLite). On
+        PostgreSQL, a SQLite-only statement (a trigger, a PRAGMA) skips the test (tests/postgres.py)."""
+        if postgres.e2e_on_postgres():
+            return await postgres.run_sql(postgres.database_url(self.tmp_path), statement, *args)
         async with aiosqlite.connect(self.tmp_path / "bot.sqlite3") as connection:
             cursor = await connection.execute(statement, args)
             rows = await cursor.fetchall()

@@ -24,8 +24,9 @@ from bot.config import Settings
 from bot.discord_adapter.client import EXTENSIONS, KlingBot, Services
 from bot.discord_adapter.command_sync import SyncRecords, forget, payload_hash, remember
 from bot.discord_adapter.publisher import DiscordPublisher
-from storage.database import Database, DatabaseUnavailable
-from storage.kv import KeyValueStore
+from bot.i18n.commands import CatalogueTranslator
+from storage.backends import open_stores
+from storage.database import DatabaseUnavailable
 
 
 class NotInCommandLine:
@@ -42,6 +43,7 @@ class CommandTreeOnly(KlingBot):
     """The bot's client with its cogs loaded and nothing synced on login: the command line chooses where."""
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogueTranslator())  # the same localized payload the bot syncs
         for extension in EXTENSIONS:
             await self.load_extension(extension)
 
@@ -93,17 +95,18 @@ async def _in_database(settings: Settings, action: Callable[[SyncRecords], Await
                        unrecorded: str) -> None:
     """Record a sync (or forget one) in the bot's database when there is one. Discord has already done what
     was asked, so a database that cannot be opened is said (with what follows from it), not fatal."""
-    if not settings.database_path.is_file():
+    if settings.database_url is None and not settings.database_path.is_file():
         return
+    url = str(settings.database_url) if settings.database_url else None
     try:
-        database = await Database.open(settings.database_path)
+        stores = await open_stores(database_path=settings.database_path, database_url=url)
     except DatabaseUnavailable as error:
         print(f"  not recorded in the database ({error}): {unrecorded}")
         return
     try:
-        await action(KeyValueStore(database))
+        await action(stores.kv)
     finally:
-        await database.close()
+        await stores.close()
 
 
 def _application_id(client: discord.Client) -> int:

@@ -12,6 +12,11 @@ from storage.backup import CopyReport, backup_file, inspect_copy
 
 
 async def run(settings: Settings, target: Path, *, force: bool) -> int:
+    if settings.database_url is not None:
+        # SQLite's online backup API copies a file; a PostgreSQL server has its own tools for this.
+        raise AdminError("`kling-bot backup` copies the SQLite database, and this bot uses PostgreSQL (DATABASE_URL): "
+                         f"back it up with PostgreSQL's own tools, for example `pg_dump --format=custom "
+                         f"--file {target} \"$DATABASE_URL\"` (restore with pg_restore)")
     report = await asyncio.to_thread(copy, settings.database_path, target, force)
     print(f"backed up {settings.database_path} to {report.path}: {size_text(report.size)}, {report.jobs} jobs, "
           f"schema version {report.schema_version}")

@@ -16,8 +16,8 @@ from bot.config import Settings
 from bot.core.ports.provider import KeyCheck
 from bot.discord_adapter.invite import invite_url
 from bot.providers.registry import build_provider, connection_for
-from storage.admin import AdminStore
-from storage.database import Database, DatabaseUnavailable
+from storage.backends import open_stores
+from storage.database import DatabaseUnavailable
 
 DISCORD_TIMEOUT_SECONDS = 30.0
 
@@ -25,7 +25,7 @@ DISCORD_TIMEOUT_SECONDS = 30.0
 async def run(settings: Settings) -> int:
     results = [True]
     print(mark(True, "settings", f"valid (provider {settings.kling_provider}, "
-                                 f"database {settings.database_path})"))
+                                 f"database {_database_name(settings)})"))
     results.append(await _database(settings))
     results.append(await _provider(settings))
     application_id = await _discord(settings)
@@ -35,17 +35,27 @@ async def run(settings: Settings) -> int:
     return 0 if all(results) else 1
 
 
+def _database_name(settings: Settings) -> str:
+    """The SQLite file, or `PostgreSQL user@host:port/db` (DATABASE_URL without its password)."""
+    if settings.database_url is None:
+        return str(settings.database_path)
+    from storage.postgres.database import describe_dsn  # only with DATABASE_URL: asyncpg is loaded then
+
+    return f"PostgreSQL {describe_dsn(str(settings.database_url))}"
+
+
 async def _database(settings: Settings) -> bool:
+    url = str(settings.database_url) if settings.database_url else None
     try:
-        database = await Database.open(settings.database_path)
+        stores = await open_stores(database_path=settings.database_path, database_url=url)
     except DatabaseUnavailable as error:
         print(mark(False, "database", str(error)))
         return False
     try:
-        version = await AdminStore(database).schema_version()
+        version = await stores.admin.schema_version()
     finally:
-        await database.close()
-    print(mark(True, "database", f"{settings.database_path} opens, schema version {version}"))
+        await stores.close()
+    print(mark(True, "database", f"{_database_name(settings)} opens, schema version {version}"))
     return True
 
 

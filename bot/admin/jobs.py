@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from bot.admin.database import existing_database
+from bot.admin.database import existing_stores
 from bot.admin.output import clip, table, when
 from bot.config import Settings
 from bot.core.models import Job
-from storage.admin import AdminStore, JobFilter
+from storage.admin import JobFilter
 
 ERROR_WIDTH = 60
 HEADERS = ("id", "status", "guild", "user", "created (UTC)", "video", "provider", "last error")
 
 
 async def run(settings: Settings, wanted: JobFilter) -> int:
-    async with existing_database(settings) as database:
-        jobs = await AdminStore(database).jobs(wanted)
+    async with existing_stores(settings) as stores:
+        jobs = await stores.admin.jobs(wanted)
     if not jobs:
         print("no jobs match")
         return 0

@@ -11,19 +11,19 @@ A settled job is no longer listed.
 
 from __future__ import annotations
 
-from bot.admin.database import existing_database
+from bot.admin.database import existing_stores
 from bot.admin.output import AdminError, clip, table, when
 from bot.config import Settings
 from bot.core.clock import SystemClock
-from storage.admin import AdminStore, Settlement, SettleOutcome, Unreconciled
+from storage.admin import Settlement, SettleOutcome, Unreconciled
 
 REASON_WIDTH = 70
 HEADERS = ("id", "guild", "user", "created (UTC)", "provider", "credits", "why")
 
 
 async def list_jobs(settings: Settings) -> int:
-    async with existing_database(settings) as database:
-        waiting = await AdminStore(database).unreconciled()
+    async with existing_stores(settings) as stores:
+        waiting = await stores.admin.unreconciled()
     if not waiting:
         print("no jobs need reconciliation")
         return 0
@@ -41,8 +41,8 @@ async def list_jobs(settings: Settings) -> int:
 
 async def settle(settings: Settings, job_id: str, *, video_url: str | None) -> int:
     now = SystemClock().now()
-    async with existing_database(settings) as database:
-        store = AdminStore(database)
+    async with existing_stores(settings) as stores:
+        store = stores.admin
         if video_url is None:
             outcome = await store.settle_failed(job_id, now)
         else:

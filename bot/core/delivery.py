@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.alerts import Alerts
 from bot.core.clock import Clock
@@ -26,10 +27,14 @@ from bot.core.incidents import DiskIncidents
 from bot.core.lifecycle import JobLifecycle
 from bot.core.log_context import bind_job
 from bot.core.media_archive import MediaArchive
+from bot.core.messages import Message
 from bot.core.metrics import REFUSED, Metrics
 from bot.core.models import DeliveryOutcome, Job, JobStatus
 from bot.core.ports.publisher import Publisher, PublishError, Result
 from bot.core.ports.video_source import DownloadFailed, DownloadRefused, NotAVideo, TooLarge, VideoSource
+
+if TYPE_CHECKING:
+    from bot.core.continuing import Continuations
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +43,8 @@ POST_RETRY_DELAYS = (2.0, 5.0, 15.0, 30.0)
 FREE_SPACE_MARGIN = 256 * 1024**2
 WORK_PREFIX = "job-"  # scratch folders in the work dir; leftovers from a crash are swept at start-up
 
-REFUSED_LINK = (
-    "The provider's video link pointed somewhere the bot does not download from, so the video could not "
-    "be posted. Your credits were refunded; please try again."
-)
-REFUSED_CONTENT = (
-    "The provider's link did not lead to a video file, so nothing could be posted. Your credits were "
-    "refunded; please try again."
-)
+REFUSED_LINK = Message("failure.refused_link")
+REFUSED_CONTENT = Message("failure.refused_content")
 
 
 def nonce_for(job_id: str) -> str:
@@ -70,6 +69,7 @@ class Delivery:
         self.free_space_margin = free_space_margin
         self.disk = disk or DiskIncidents(Alerts((), clock))  # the operator hears of a disk nearly full
         self._active: dict[str, asyncio.Task[None]] = {}
+        self.continuations: Continuations | None = None  # set by the engine where Continue is offered
 
     def schedule(self, job: Job) -> None:
         """Deliver in the background; a job already being delivered is not started twice."""
@@ -96,6 +96,7 @@ class Delivery:
             except DownloadRefused as refusal:
                 await self._refuse(job, refusal)
                 return
+            await self._keep_last_frame(job, result, limit)
             outcome, message_id = await self._post(job, result)
         self.metrics.delivery(outcome.value)
         moved = await self.lifecycle.move(
@@ -123,6 +124,18 @@ class Delivery:
             return provider_link
         archived = await self._archive(job, url)
         return archived or provider_link
+
+    async def _keep_last_frame(self, job: Job, result: Result, limit: int) -> None:
+        """Continue starts from the clip's last frame: read it now from the bot's own copy (in the scratch
+        folder, or archived), before the post shows the Continue button. With no copy (only the provider's
+        link posted) there is no frame, and Continue says the clip cannot be continued."""
+        if self.continuations is None:
+            return
+        video = result.file
+        if video is None and self.archive is not None and result.link and not result.link_expires:
+            video, limit = self.archive.folder / self.archive.name_for(job.id), self.archive.download_limit
+        if video is not None:
+            await self.continuations.keep(job, video, limit)
 
     async def _checked_link(self, url: str) -> Result:
         """No room to download: make sure the link leads to a video before handing it to members."""
@@ -263,6 +276,8 @@ class Delivery:
             except OSError as exc:
                 log.warning("media archive: could not remove partial files (%s)", exc)
             await self._prune_archive()
+        if self.continuations is not None:
+            await self.continuations.frames.sweep()
 
     def _sweep_work_dir(self) -> int:
         try:

@@ -27,6 +27,7 @@ from bot.core.fair_queue import FairQueue
 from bot.core.incidents import Incidents
 from bot.core.lifecycle import JobLifecycle
 from bot.core.log_context import JobFields, bind_job, unbound_context
+from bot.core.messages import Message, english_names
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.ports.provider import ErrorKind, Provider, ProviderError
@@ -36,10 +37,8 @@ from bot.core.tracker import JobTracker
 
 log = logging.getLogger(__name__)
 
-UNCERTAIN_SUBMIT = (
-    "The provider did not confirm it accepted this job, so it was not sent again to avoid paying twice. "
-    "Your credits were refunded; please try again."
-)
+UNCERTAIN_SUBMIT_MESSAGE = Message("failure.uncertain_submit")
+__getattr__ = english_names(__name__, {"UNCERTAIN_SUBMIT": UNCERTAIN_SUBMIT_MESSAGE})
 RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 EXACT_POSITIONS = 10
 POSITION_REFRESH_SECONDS = 1.0
@@ -278,6 +277,7 @@ class Dispatcher:
         moved = await self.lifecycle.move(
             job_id, JobStatus.QUEUED, JobStatus.SUBMITTED, detail=f"provider job {result.provider_job_id}",
             provider_job_id=result.provider_job_id, submitted_at=self.clock.now(), submitting_since=None,
+            reported_cost=result.reported_cost,
         )
         if moved is None:
             return False
@@ -300,7 +300,7 @@ class Dispatcher:
     async def _give_up(self, job: Job, error: ProviderError) -> None:
         if error.maybe_started:
             log.warning("submit outcome unknown (%s); reconcile with the provider's dashboard", error)
-            if await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_SUBMIT,
+            if await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_SUBMIT_MESSAGE,
                                          detail=f"needs reconciliation: {error}", submitting_since=None):
                 self.incidents.reconciliation.job_needs_reconciliation(job.id)
             return

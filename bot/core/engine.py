@@ -20,6 +20,7 @@ from pathlib import Path
 from bot.core.alerts import Alerts
 from bot.core.background import BackgroundTasks
 from bot.core.clock import Clock
+from bot.core.continuing import CANNOT_CONTINUE_MESSAGE, Continuations, LastFrames, continuable
 from bot.core.delivery import POST_RETRY_DELAYS, Delivery
 from bot.core.dispatcher import Dispatcher
 from bot.core.errors import InvalidRequest, NotAllowed
@@ -30,9 +31,11 @@ from bot.core.lifecycle import JobLifecycle
 from bot.core.log_context import bind_job
 from bot.core.media_archive import MediaArchive
 from bot.core.member_settings import MemberSettingsService
+from bot.core.messages import Message, english_names
 from bot.core.metrics import CreditKind, Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
+from bot.core.ports.frames import StartFrames
 from bot.core.ports.image_links import ImageLinks
 from bot.core.ports.provider import Provider
 from bot.core.ports.publisher import Publisher
@@ -41,22 +44,22 @@ from bot.core.ports.video_source import VideoSource
 from bot.core.quotas import QuotaService
 from bot.core.ratelimit import RateLimiters
 from bot.core.schedule import poll_delay
-from bot.core.showing import NOT_YOURS_TO_SHOW, UNKNOWN_TO_SHOW, not_showable
+from bot.core.showing import NOT_YOURS_TO_SHOW_MESSAGE, UNKNOWN_TO_SHOW_MESSAGE, not_showable
 from bot.core.slots import ProviderSlots
+from bot.core.spend import SpendService
 from bot.core.tracker import JobTracker, PollSchedule
 
 log = logging.getLogger(__name__)
 
-UNCERTAIN_AFTER_RESTART = (
-    "The bot restarted while sending this job, so it cannot tell whether the provider started it. "
-    "It was not sent again, to avoid paying twice; your credits were refunded."
-)
-NOT_STARTED_REASON = "Not started: Discord did not take the status message. Your credits were refunded."
-ALREADY_AT_PROVIDER = (
-    "This video is already with the provider, and no provider can stop a video once it has started. "
-    "It will be posted when it is ready."
-)
-NOT_YOURS = "Only the member who asked for this video, or a moderator, can cancel it."
+UNCERTAIN_AFTER_RESTART = Message("failure.uncertain_after_restart")
+NOT_STARTED_MESSAGE = Message("failure.not_started")
+ALREADY_AT_PROVIDER_MESSAGE = Message("cancel.already_at_provider")
+NOT_YOURS_MESSAGE = Message("cancel.not_yours")
+UNKNOWN_JOB = Message("error.unknown_job")
+# The English texts under their former names (tests and logs compare them).
+__getattr__ = english_names(__name__, {"NOT_STARTED_REASON": NOT_STARTED_MESSAGE,
+                                       "ALREADY_AT_PROVIDER": ALREADY_AT_PROVIDER_MESSAGE,
+                                       "NOT_YOURS": NOT_YOURS_MESSAGE})
 
 # Shows a new job's public status message (the queue position it should show, None: going out at once; and its
 # estimated start, None: none) and returns the message's id (None when the edge cannot tell). Raises when the
@@ -101,8 +104,10 @@ class JobEngine:
         publisher: Publisher, video_source: VideoSource, archive: MediaArchive | None, clock: Clock,
         metrics: Metrics, settings: EngineSettings, callback_url: Callable[[Job], str | None],
         member_settings: MemberSettingsRepository,
-        alerts: Alerts | None = None, image_links: ImageLinks | None = None,
+        alerts: Alerts | None = None, image_links: ImageLinks | None = None, spend: SpendService | None = None,
+        last_frames: LastFrames | None = None, start_frames: StartFrames | None = None,
     ) -> None:
+        self.spend = spend  # money: estimates, the daily limit and reported costs (bot/core/spend.py)
         self.provider = provider
         self.image_links = image_links  # None: earlier jobs' image links are sent again as stored
         self.store = store
@@ -119,7 +124,8 @@ class JobEngine:
         # Estimated start and finish (bot/core/eta.py), for /queue and shown in the status messages.
         self.estimates = Estimates(store=store, provider_name=provider.name, expected_seconds=provider.expected_seconds,
                                    clock=clock, slots=settings.max_concurrent_jobs)
-        self.lifecycle = JobLifecycle(store, publisher, clock, metrics, eta_of=self.estimates.finish_to_show)
+        self.lifecycle = JobLifecycle(store, publisher, clock, metrics, eta_of=self.estimates.finish_to_show,
+                                      spend=spend.policy if spend is not None else None)
         self.slots = ProviderSlots(settings.max_concurrent_jobs)
         # What the parts report to the operator (bot/core/incidents.py); only logged when no alert sink is set.
         self.incidents = Incidents(alerts or Alerts((), clock), provider.name, clock)
@@ -141,7 +147,13 @@ class JobEngine:
         )
         self.member_settings = MemberSettingsService(member_settings, provider.capabilities, clock)
         self.intake = JobIntake(store=store, capabilities=provider.capabilities, provider_name=provider.name,
-                                clock=clock, quotas=quotas, moderation=moderation)
+                                clock=clock, quotas=quotas, moderation=moderation, spend=spend)
+        # Continue (bot/core/continuing.py): only where the provider starts from an image and both edges are given.
+        self.continuations = (
+            Continuations(frames=last_frames, start_frames=start_frames, store=store, intake=self.intake, clock=clock)
+            if last_frames is not None and start_frames is not None and continuable(provider.capabilities) else None
+        )
+        self.delivery.continuations = self.continuations  # keeps each delivered clip's last frame
 
     # -- a member's job ---------------------------------------------------------------------------------
     async def submit(self, submission: Submission, show_status: ShowStatus) -> Job:
@@ -165,6 +177,8 @@ class JobEngine:
             raise JobNotStarted(job, refunded=await self._abandon(job)) from None
         if message_id is not None:
             await self._attach_status_message(job, message_id)
+        if job.parent_job_id is not None:
+            await self._show_start_frame(job)
         try:
             await self._queue(job, shown_position=position)
         except Exception:  # the member sees a queued job, which is true: recover() queues it at the next start
@@ -179,17 +193,51 @@ class JobEngine:
         earlier = await self.get(job_id)
         submission = self.intake.resubmission(earlier, user_id=user_id, channel_id=channel_id or earlier.channel_id,
                                               prompt=prompt)
-        if submission.checked_image_urls and self.image_links is not None:
+        end = (submission.checked_end_image_url,) if submission.checked_end_image_url else ()
+        if (submission.checked_image_urls or end) and self.image_links is not None:
             # Before anything is charged: Discord's links to the images expire (ImageUnavailable says so).
-            urls = await self.image_links.refresh(submission.checked_image_urls)
-            submission = dataclasses.replace(submission, checked_image_urls=urls)
+            urls = await self.image_links.refresh((*submission.checked_image_urls, *end))
+            starts = urls[:len(submission.checked_image_urls)]
+            submission = dataclasses.replace(submission, checked_image_urls=starts,
+                                             checked_end_image_url=urls[-1] if end else None)
         return await self.submit(submission, show_status)
+
+    async def continue_from(self, job_id: str, show_status: ShowStatus, *, guild_id: int, user_id: int,
+                            channel_id: int, prompt: str) -> Job:
+        """Continue: the earlier clip's last frame starts a new job with `prompt` and the earlier settings, for
+        whoever asks (charged to them, like `submit`). Refused with InvalidRequest, nothing charged, when the
+        frame is not kept or the provider cannot start from an image (bot/core/continuing.py)."""
+        earlier = await self.get(job_id)
+        if self.continuations is None:
+            raise InvalidRequest(CANNOT_CONTINUE_MESSAGE)
+        submission = await self.continuations.submission(
+            earlier, guild_id=guild_id, user_id=user_id, channel_id=channel_id or earlier.channel_id, prompt=prompt)
+        return await self.submit(submission, show_status)
+
+    async def ready_to_continue(self, job_id: str, *, guild_id: int) -> Job:
+        """The job a Continue form is opened for; InvalidRequest (nothing charged) when it cannot be continued,
+        so the member hears it before typing a prompt. `continue_from` checks again."""
+        earlier = await self.get(job_id)
+        if self.continuations is None:
+            raise InvalidRequest(CANNOT_CONTINUE_MESSAGE)
+        await self.continuations.check(earlier, guild_id=guild_id)
+        return earlier
+
+    async def _show_start_frame(self, job: Job) -> None:
+        """A Continue's start frame on its status message, its link the job's start image; when that fails the
+        job is refunded and not started (JobNotStarted)."""
+        try:
+            assert self.continuations is not None
+            await self.continuations.show_start_frame(job)
+        except Exception:
+            log.warning("the start frame could not be shown; the job is not started", exc_info=True)
+            raise JobNotStarted(job, refunded=await self._abandon(job)) from None
 
     async def get(self, job_id: str) -> Job:
         """A job by id; InvalidRequest (shown to the member) when the bot no longer knows it."""
         job = await self.store.get(job_id)
         if job is None:
-            raise InvalidRequest("That video is no longer known to the bot.")
+            raise InvalidRequest(UNKNOWN_JOB)
         return job
 
     async def queue(self) -> QueueSnapshot:
@@ -205,7 +253,7 @@ class JobEngine:
         server may read it); InvalidRequest for another server's or an unknown job."""
         job = await self.store.get(job_id)
         if job is None or job.guild_id != actor.guild_id:
-            raise InvalidRequest("That video is no longer known to the bot.")
+            raise InvalidRequest(UNKNOWN_JOB)
         return JobDetails(job, await self.store.events(job_id))
 
     async def show(self, job_id: str, actor: Actor) -> Job:
@@ -214,9 +262,9 @@ class JobEngine:
         InvalidRequest or NotAllowed with words for the member."""
         job = await self.store.get(job_id.strip().lower())
         if job is None or job.guild_id != actor.guild_id:
-            raise InvalidRequest(UNKNOWN_TO_SHOW)
+            raise InvalidRequest(UNKNOWN_TO_SHOW_MESSAGE)
         if job.user_id != actor.user_id and not await self.moderation.is_moderator(actor):
-            raise NotAllowed(NOT_YOURS_TO_SHOW)
+            raise NotAllowed(NOT_YOURS_TO_SHOW_MESSAGE)
         refusal = not_showable(job)
         if refusal is not None:
             raise InvalidRequest(refusal)
@@ -232,19 +280,19 @@ class JobEngine:
     async def _cancel(self, job: Job, actor: Actor) -> Job:
         job_id = job.id
         if job.guild_id != actor.guild_id:
-            raise NotAllowed("That video belongs to another server.")
+            raise NotAllowed("cancel.other_server")
         if job.user_id != actor.user_id and not await self.moderation.is_moderator(actor):
-            raise NotAllowed(NOT_YOURS)
+            raise NotAllowed(NOT_YOURS_MESSAGE)
         # Only a job still in the queue is safe to cancel: once the dispatcher has taken it, a submit may be
         # on the wire, and cancelling then could leave a paid video nobody tracks.
         if job.status is not JobStatus.QUEUED or not self.dispatcher.withdraw(job_id):
-            raise NotAllowed(ALREADY_AT_PROVIDER if job.status is not JobStatus.FAILED
-                             else "This video had already stopped.")
-        failed = await self.lifecycle.fail(job_id, JobStatus.QUEUED, f"Cancelled by <@{actor.user_id}> before it "
-                                           "was sent to the provider. The credits were refunded.",
+            raise NotAllowed(ALREADY_AT_PROVIDER_MESSAGE if job.status is not JobStatus.FAILED
+                             else Message("cancel.already_stopped"))
+        failed = await self.lifecycle.fail(job_id, JobStatus.QUEUED,
+                                           Message("failure.cancelled", {"by": f"<@{actor.user_id}>"}),
                                            detail=f"cancelled by {actor.user_id}")
         if failed is None:  # cannot happen while it was in the queue; said plainly if it ever does
-            raise NotAllowed("This video had already moved on and could not be cancelled.")
+            raise NotAllowed("cancel.moved_on")
         return failed
 
     def _expected_position(self) -> int | None:
@@ -274,8 +322,8 @@ class JobEngine:
     async def _abandon(self, job: Job) -> bool:
         """Fail a charged job that was never queued, refunding it; False when even that failed."""
         try:
-            await self.lifecycle.fail(job.id, JobStatus.QUEUED, NOT_STARTED_REASON,
-                                      detail=f"not started: {NOT_STARTED_REASON}")
+            await self.lifecycle.fail(job.id, JobStatus.QUEUED, NOT_STARTED_MESSAGE,
+                                      detail=f"not started: {NOT_STARTED_MESSAGE}")
         except Exception:
             log.exception("could not refund a job that was never started")
             return False
@@ -304,14 +352,17 @@ class JobEngine:
                     self.delivery.schedule(job)
                 elif job.provider != self.provider.name:
                     counts["cancelled"] += 1
-                    await self.lifecycle.fail(job.id, job.status, f"The server switched video providers from "
-                                              f"{job.provider} to {self.provider.name}; this job was cancelled.")
+                    await self.lifecycle.fail(job.id, job.status, Message("failure.provider_switched", {
+                        "old": job.provider, "new": self.provider.name}))
                 elif job.status is JobStatus.QUEUED and job.submitting_since is not None:
                     counts["uncertain"] += 1
                     if await self.lifecycle.fail(job.id, JobStatus.QUEUED, UNCERTAIN_AFTER_RESTART,
                                                  detail="needs reconciliation: restarted during submit",
                                                  submitting_since=None):
                         self.incidents.reconciliation.job_needs_reconciliation(job.id)
+                elif job.status is JobStatus.QUEUED and job.parent_job_id is not None and not job.request.image_urls:
+                    counts["cancelled"] += 1  # a Continue stopped before its start frame was shown: never sent
+                    await self._abandon(job)
                 elif job.status is JobStatus.QUEUED:
                     counts["queued"] += 1
                     self.dispatcher.enqueue(job)

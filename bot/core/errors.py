@@ -1,12 +1,26 @@
-"""Errors a member sees, and plain words for what went wrong at the provider."""
+"""Errors a member sees, and plain words for what went wrong at the provider.
+
+The words are catalogue messages (bot/core/messages.py): the edge shows them in the member's language;
+`str(error)` is English, for logs and the admin CLI."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from bot.core.messages import Message
 from bot.core.ports.provider import ErrorKind
 
 
 class UserFacingError(Exception):
-    """Bad input or a refusal: shown to the member privately, nothing charged, nothing submitted."""
+    """Bad input or a refusal: shown to the member privately, nothing charged, nothing submitted.
+    Raised with a catalogue key and its parameters (`InvalidRequest("error.prompt_empty")`) or a `Message`."""
+
+    def __init__(self, message: Message | str, /, **params: Any) -> None:
+        self.message = message if isinstance(message, Message) else Message(message, params)
+        super().__init__(self.message.key)
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 class InvalidRequest(UserFacingError):
@@ -21,27 +35,23 @@ class QuotaExceeded(UserFacingError):
     pass
 
 
+# The catalogue key of each kind's plain words (bot/i18n/locales/en-US.toml).
 MEMBER_WORDS: dict[ErrorKind, str] = {
-    ErrorKind.INVALID_REQUEST: "The provider refused the request",
-    ErrorKind.CONTENT_BLOCKED: "The provider's content filter blocked this prompt or image. Try rewording it",
-    ErrorKind.INSUFFICIENT_CREDITS: (
-        "The server's video account is out of credits. A server admin needs to top it up"
-    ),
-    ErrorKind.RATE_LIMITED: "The video provider is busy right now. Please try again in a few minutes",
-    ErrorKind.PROVIDER_DOWN: "The video provider is not answering right now. Please try again later",
-    ErrorKind.MISCONFIGURED: (
-        "The bot's provider account is misconfigured, so nothing could be generated. "
-        "The bot's operator has been told"
-    ),
-    ErrorKind.NOT_FOUND: "The provider lost track of this job",
-    ErrorKind.GENERATION_FAILED: "The provider could not generate this video",
+    ErrorKind.INVALID_REQUEST: "provider.invalid_request",
+    ErrorKind.CONTENT_BLOCKED: "provider.content_blocked",
+    ErrorKind.INSUFFICIENT_CREDITS: "provider.insufficient_credits",
+    ErrorKind.RATE_LIMITED: "provider.rate_limited",
+    ErrorKind.PROVIDER_DOWN: "provider.down",
+    ErrorKind.MISCONFIGURED: "provider.misconfigured",
+    ErrorKind.NOT_FOUND: "provider.not_found",
+    ErrorKind.GENERATION_FAILED: "provider.generation_failed",
 }
 
 
-def explain(kind: ErrorKind, detail: str | None = None) -> str:
+def explain(kind: ErrorKind, detail: str | None = None) -> Message:
     """One sentence a member understands. Only provider details that help the member are included:
     validation messages and failure codes, never anything about the account."""
-    words = MEMBER_WORDS[kind]
+    words = Message(MEMBER_WORDS[kind])
     if detail and kind in (ErrorKind.INVALID_REQUEST, ErrorKind.GENERATION_FAILED, ErrorKind.CONTENT_BLOCKED):
-        return f"{words}: {detail[:300]}."
-    return f"{words}."
+        return Message("provider.words_with_detail", {"words": words, "detail": detail[:300]})
+    return Message("provider.words", {"words": words})

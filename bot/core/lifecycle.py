@@ -10,10 +10,13 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.log_context import bind_job
+from bot.core.messages import Message
 from bot.core.metrics import CreditKind, JobOutcome, Metrics
 from bot.core.models import Job, JobStatus
+from bot.core.ports.provider import ReportedCost
 from bot.core.ports.publisher import Publisher
 from bot.core.ports.repositories import JobRepository
+from bot.core.spend import SpendPolicy
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +24,10 @@ log = logging.getLogger(__name__)
 class JobLifecycle:
     def __init__(self, store: JobRepository, publisher: Publisher, clock: Clock,
                  metrics: Metrics | None = None,
-                 eta_of: Callable[[Job], Awaitable[datetime | None]] | None = None) -> None:
+                 eta_of: Callable[[Job], Awaitable[datetime | None]] | None = None,
+                 spend: SpendPolicy | None = None) -> None:
         self.store = store
+        self.spend = spend or SpendPolicy()  # turns a provider's reported cost into the job's money fields
         self.publisher = publisher
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -30,10 +35,13 @@ class JobLifecycle:
 
     async def move(
         self, job_id: str, expected: JobStatus | Sequence[JobStatus], new: JobStatus,
-        *, detail: str | None = None, announce: bool = True, **fields: Any,
+        *, detail: str | None = None, announce: bool = True, reported_cost: ReportedCost | None = None,
+        **fields: Any,
     ) -> Job | None:
-        """Persist a transition, then show it. None when another path moved the job first."""
+        """Persist a transition, then show it. None when another path moved the job first. `reported_cost`: what
+        the provider said the job cost, recorded with the transition (replacing the estimate in the spend)."""
         now = self.clock.now()
+        fields.update(self.spend.stored_fields(reported_cost))
         job = await self.store.transition(job_id, expected, new, now, detail=detail, **fields)
         if job is None:
             return None
@@ -48,10 +56,15 @@ class JobLifecycle:
         """Show a job's current status again (its status message appeared after the job had moved on)."""
         await self._show(job)
 
-    async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], reason: str,
+    async def fail(self, job_id: str, expected: JobStatus | Sequence[JobStatus], reason: Message | str,
                    *, detail: str | None = None, **fields: Any) -> Job | None:
-        """Fail a job with a reason the member can read, and refund its charge in the same transaction."""
+        """Fail a job with a reason the member can read, and refund its charge in the same transaction. The
+        reason is stored twice: in English (`str(reason)`, for the admin CLI, the ledger and logs) and, when it is
+        a message, as that message (`Job.failure`), which status messages show in their server's language."""
         now = self.clock.now()
+        if isinstance(reason, Message):
+            fields["failure"] = reason
+        reason = str(reason)
         failed = await self.store.fail(job_id, expected, now, reason=reason, detail=detail or reason, **fields)
         if failed is None:
             return None

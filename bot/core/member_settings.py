@@ -13,12 +13,14 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.errors import InvalidRequest
-from bot.core.jobs import Submission, listing
+from bot.core.jobs import Submission
+from bot.core.messages import Choices, Message, english_names
 from bot.core.moderation import Actor
 from bot.core.ports.provider import Capabilities
 from bot.core.ports.repositories import MemberSettings, MemberSettingsRepository
 
-NOT_IN_A_SERVER = "Settings are kept per server: use `/settings` in a server channel."
+NOT_IN_A_SERVER_MESSAGE = Message("error.settings_not_in_server")
+__getattr__ = english_names(__name__, {"NOT_IN_A_SERVER": NOT_IN_A_SERVER_MESSAGE})
 FIELDS = ("duration", "aspect", "mode", "audio", "deliver_by_dm")
 
 
@@ -87,18 +89,15 @@ class MemberSettingsService:
     def _check(self, name: str, value: Any) -> None:
         caps = self.capabilities
         if name == "duration" and value not in caps.durations:
-            raise InvalidRequest(f"{value} seconds is not a length this server's video provider makes. "
-                                 f"Choose {listing(caps.durations)} seconds.")
+            raise InvalidRequest("error.settings_duration", value=value, choices=Choices.of(caps.durations))
         if name == "aspect" and value not in caps.aspects:
-            raise InvalidRequest(f"{value} is not a shape this server's video provider makes. "
-                                 f"Choose {listing(caps.aspects)}.")
+            raise InvalidRequest("error.settings_aspect", value=value, choices=Choices.of(caps.aspects))
         if name == "mode" and value not in caps.modes:
-            raise InvalidRequest(f"{value} is not a mode this server's video provider offers. "
-                                 f"Choose {listing(caps.modes)}.")
+            raise InvalidRequest("error.settings_mode", value=value, choices=Choices.of(caps.modes))
         if name == "audio" and value and not caps.audio:
-            raise InvalidRequest("This server's video provider cannot generate audio, so it cannot be a default.")
+            raise InvalidRequest("error.settings_audio")
 
 
 def _in_a_server(actor: Actor) -> None:
     if not actor.guild_id:
-        raise InvalidRequest(NOT_IN_A_SERVER)
+        raise InvalidRequest(NOT_IN_A_SERVER_MESSAGE)

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.core.messages import Message
+
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"  # accepted, waiting for a provider slot
@@ -44,8 +46,29 @@ class DeliveryOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CameraMove:
+    """A camera move from the catalogue in bot/core/camera.py: a simple move with its strength, or a combined
+    move (which has none)."""
+
+    name: str
+    strength: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shot:
+    """One shot of a storyboard: what happens, for how many seconds."""
+
+    prompt: str
+    duration: int
+
+
+@dataclass(frozen=True, slots=True)
 class VideoRequest:
-    """What a member asked for, in provider-neutral terms."""
+    """What a member asked for, in provider-neutral terms.
+
+    `image_urls` are the start image (first frame) and, where the provider takes them, more reference images;
+    `end_image_url` is the last frame, apart from them. With `shots` (a storyboard) `duration` is their sum and
+    `prompt` their text, one shot a line (bot/core/storyboard.py)."""
 
     prompt: str
     duration: int
@@ -54,6 +77,9 @@ class VideoRequest:
     negative_prompt: str | None = None
     audio: bool = False
     image_urls: tuple[str, ...] = ()
+    end_image_url: str | None = None
+    camera: CameraMove | None = None
+    shots: tuple[Shot, ...] = ()
 
 
 @dataclass(slots=True)
@@ -76,9 +102,14 @@ class Job:
     completed_at: datetime | None = None
     attempts: int = 0
     submitting_since: datetime | None = None
-    last_error: str | None = None
+    last_error: str | None = None  # why it failed, in English (the admin CLI, the ledger, logs)
+    failure: Message | None = None  # the same reason as a catalogue message, shown in the reader's language
     video_url: str | None = None
     delivery_outcome: DeliveryOutcome | None = None
     result_message_id: int | None = None
     deliver_by_dm: bool = False  # the member's wish when the job was accepted: the video goes to their DMs
     extra: dict[str, str] = field(default_factory=dict)
+    # Continue (bot/core/continuing.py): the job whose last frame this one starts from, and that job's result
+    # post, which this job's result replies to (None: it replies to its own status message).
+    parent_job_id: str | None = None
+    reply_to_message_id: int | None = None

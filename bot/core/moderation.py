@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.core import text_match
 from bot.core.errors import InvalidRequest, NotAllowed
+from bot.core.messages import Message, english_names
 from bot.core.ports.repositories import GuildSettings, GuildSettingsRepository
 
 log = logging.getLogger(__name__)
@@ -18,10 +19,8 @@ MANAGE_GUILD = 1 << 5
 WORD_LIMIT = 100  # characters in one blocklist entry
 BLOCKLIST_LIMIT = 500  # entries per server
 
-NOT_A_MODERATOR = (
-    "Only moderators can do this: members with the Manage Server permission, or with the moderator role "
-    "set by `/moderation modrole`."
-)
+NOT_A_MODERATOR_MESSAGE = Message("error.not_a_moderator")
+__getattr__ = english_names(__name__, {"NOT_A_MODERATOR": NOT_A_MODERATOR_MESSAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +56,18 @@ def find_blocked_word(text: str, words: Iterable[str]) -> str | None:
 class BlockedWord(NotAllowed):
     """A prompt holds a blocklist entry. `word` is the entry as stored, for the Discord side to show safely."""
 
-    TEMPLATE = "Your prompt contains a blocked word: {word}."
+    KEY = "error.blocked_word"  # its {word}: the entry in a code span (bot/discord_adapter/errors.py)
 
     def __init__(self, word: str) -> None:
-        super().__init__(self.TEMPLATE.format(word=f"`{word}`"))
+        super().__init__(self.KEY, word=f"`{word}`")
         self.word = word
 
 
-def channel_refusal(channel_id: int, allowed: tuple[int, ...]) -> str | None:
+def channel_refusal(channel_id: int, allowed: tuple[int, ...]) -> Message | None:
     """Why /video may not be used in this channel, or None when it may."""
     if not allowed or channel_id in allowed:
         return None
-    return f"Videos can be made in {', '.join(f'<#{c}>' for c in allowed)}."
+    return Message("error.video_channels", {"channels": ", ".join(f"<#{c}>" for c in allowed)})
 
 
 class ModerationService:
@@ -96,7 +95,7 @@ class ModerationService:
 
     async def require_moderator(self, actor: Actor) -> None:
         if not await self.is_moderator(actor):
-            raise NotAllowed(NOT_A_MODERATOR)
+            raise NotAllowed(NOT_A_MODERATOR_MESSAGE)
 
     async def settings(self, guild_id: int) -> GuildSettings:
         return await self.guilds.get(guild_id)
@@ -112,7 +111,7 @@ class ModerationService:
         if same:
             return same[0], False
         if len(listed) >= BLOCKLIST_LIMIT:
-            raise InvalidRequest(f"The blocklist is full ({BLOCKLIST_LIMIT} entries). Remove some first.")
+            raise InvalidRequest("error.blocklist_full", limit=BLOCKLIST_LIMIT)
         added = await self.guilds.add_blocked_word(actor.guild_id, normalized)
         log.info("guild %s: %s blocked %r", actor.guild_id, actor.user_id, normalized)
         return normalized, added
@@ -156,7 +155,7 @@ class ModerationService:
     async def set_mod_role(self, actor: Actor, role_id: int | None) -> None:
         await self.require_moderator(actor)
         if role_id == actor.guild_id:  # Discord gives @everyone the server's id
-            raise InvalidRequest("@everyone cannot be the moderator role: every member would be a moderator.")
+            raise InvalidRequest("error.modrole_everyone")
         await self.guilds.set_mod_role(actor.guild_id, role_id)
         log.info("guild %s: %s set the moderator role to %s", actor.guild_id, actor.user_id, role_id)
 
@@ -171,7 +170,7 @@ def _same_entries(listed: tuple[str, ...], word: str) -> tuple[str, ...]:
 def _checked_word(word: str) -> str:
     normalized = normalize_word(word)
     if not normalized or not text_match.match_key(normalized):
-        raise InvalidRequest("Give a word or phrase to block.")
+        raise InvalidRequest("error.blocklist_empty_word")
     if len(normalized) > WORD_LIMIT:
-        raise InvalidRequest(f"A blocklist entry can be at most {WORD_LIMIT} characters long.")
+        raise InvalidRequest("error.blocklist_word_too_long", limit=WORD_LIMIT)
     return normalized

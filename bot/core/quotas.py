@@ -13,9 +13,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from bot.core.clock import Clock
 from bot.core.errors import InvalidRequest, QuotaExceeded
+from bot.core.messages import Message, msg
 from bot.core.metrics import CreditKind, Metrics
 from bot.core.models import Job, VideoRequest
 from bot.core.moderation import Actor, ModerationService
@@ -37,6 +39,10 @@ HISTORY_PAGE_SIZE = 10
 HISTORY_COUNT_LIMIT = 10_000
 PERIOD_WORDS = {QuotaPeriod.DAY: "today", QuotaPeriod.WEEK: "this week", QuotaPeriod.MONTH: "this month"}
 PERIOD_UNITS = {QuotaPeriod.DAY: "day", QuotaPeriod.WEEK: "week", QuotaPeriod.MONTH: "month"}
+# The same words for members, in their language (bot/i18n/locales).
+PERIOD_WORD_KEYS = {QuotaPeriod.DAY: "period.today", QuotaPeriod.WEEK: "period.this_week",
+                    QuotaPeriod.MONTH: "period.this_month"}
+PERIOD_UNIT_KEYS = {QuotaPeriod.DAY: "period.day", QuotaPeriod.WEEK: "period.week", QuotaPeriod.MONTH: "period.month"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,15 @@ class Period:
         return PERIOD_WORDS[self.kind]
 
     @property
+    def word_message(self) -> Message:
+        """`word` for a member: "today", "this week" or "this month" in their language."""
+        return Message(PERIOD_WORD_KEYS[self.kind])
+
+    @property
+    def unit_message(self) -> Message:
+        return Message(PERIOD_UNIT_KEYS[self.kind])
+
+    @property
     def unit(self) -> str:
         return PERIOD_UNITS[self.kind]
 
@@ -74,9 +89,14 @@ def period_at(now: datetime, kind: QuotaPeriod) -> Period:
     return Period(kind, start, end)
 
 
-def job_cost(request: VideoRequest, multipliers: Mapping[str, int]) -> int:
-    """duration x mode multiplier (a mode missing from MODE_MULTIPLIERS counts as 1)."""
-    return request.duration * multipliers.get(request.mode.lower(), 1)
+def job_cost(request: VideoRequest, multipliers: Mapping[str, int], audio_multiplier: float = 1.0) -> int:
+    """duration x mode multiplier (a mode missing from MODE_MULTIPLIERS counts as 1), x AUDIO_MULTIPLIER with
+    sound, rounded up to whole credits."""
+    credits = request.duration * multipliers.get(request.mode.lower(), 1)
+    if not request.audio:
+        return credits
+    # In decimal: 10 x 1.1 must be 11 credits, not the 12 that binary floating point's 11.000000000000002 rounds to.
+    return math.ceil(Decimal(credits) * Decimal(str(audio_multiplier)))
 
 
 def mode_name(mode: str) -> str:
@@ -84,15 +104,20 @@ def mode_name(mode: str) -> str:
 
 
 def wait_words(delta: timedelta) -> str:
-    """A short, rounded-up duration: "3 h 12 min", "2 d 5 h", "1 min"."""
+    """A short, rounded-up duration: "3 h 12 min", "2 d 5 h", "1 min" (English)."""
+    return str(wait_message(delta))
+
+
+def wait_message(delta: timedelta) -> Message:
+    """`wait_words` for a member, in their language."""
     minutes = max(1, math.ceil(delta.total_seconds() / 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
+        return msg("time.days_hours", days=days, hours=hours) if hours else msg("time.days", days=days)
     if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
+        return msg("time.hours_minutes", hours=hours, minutes=minutes) if minutes else msg("time.hours", hours=hours)
+    return msg("time.minutes", minutes=minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +132,7 @@ class QuotaPolicy:
     max_active_jobs: int
     guild_ceiling: int = 0  # credits per server per period, whatever its pool says; 0: none
     total_ceiling: int = 0  # credits for every server together per period; 0: none
+    audio_multiplier: float = 1.5  # AUDIO_MULTIPLIER: a video with sound costs this much more
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +256,7 @@ class QuotaService:
         return period_at(self.clock.now(), self.policy.period)
 
     def cost(self, request: VideoRequest) -> int:
-        return job_cost(request, self.policy.multipliers)
+        return job_cost(request, self.policy.multipliers, self.policy.audio_multiplier)
 
     # -- the charge ----------------------------------------------------------------------------------
     def charge_for(self, job: Job) -> JobCharge:
@@ -247,51 +273,49 @@ class QuotaService:
         return LedgerEntry(LedgerKind.RESERVE, job.guild_id, period.key, self.clock.now(), user_id=job.user_id,
                            actor_id=job.user_id, amount=job.cost, job_id=job.id)
 
-    def _refusal(self, balance: Balance, job: Job) -> str | None:
+    def _refusal(self, balance: Balance, job: Job) -> Message | None:
         cost, period = job.cost, balance.period
-        video = f"a {job.request.duration} s {mode_name(job.request.mode)} video costs {cost}"
-        resets = f"Resets in {wait_words(period.end - self.clock.now())}."
+        video = msg("quota.video_cost", duration=job.request.duration, mode=mode_name(job.request.mode), cost=cost)
+        resets = msg("quota.resets", wait=wait_message(period.end - self.clock.now()))
         if balance.allowance == 0:
-            return ("Your video limit on this server is 0 credits, so you cannot make videos here for now. "
-                    "Ask a moderator if you think that is a mistake.")
+            return msg("quota.refusal.zero_allowance")
         if balance.used + cost > balance.allowance:
-            left = f"You have {balance.remaining} of {balance.allowance} credits left {period.word}; {video}."
+            left = msg("quota.left.member", remaining=balance.remaining, allowance=balance.allowance,
+                       period=period.word_message, video=video)
             if cost > balance.allowance:
-                return f"{left} That is more than your whole allowance, so choose a shorter video or a cheaper mode."
-            return f"{left} {resets}"
+                return msg("quota.refusal.over_allowance", left=left)
+            return msg("quota.refusal.wait", left=left, resets=resets)
         if balance.pool_limit and balance.pool_used + cost > balance.pool_limit:
-            left = (f"The server's shared pool has {balance.pool_remaining} of {balance.pool_limit} credits left "
-                    f"{period.word}; {video}.")
+            left = msg("quota.left.pool", remaining=balance.pool_remaining, limit=balance.pool_limit,
+                       period=period.word_message, video=video)
             if cost > balance.pool_limit:
-                return f"{left} That is more than the whole pool, so choose a shorter video or a cheaper mode."
-            return f"{left} {resets}"
+                return msg("quota.refusal.over_pool", left=left)
+            return msg("quota.refusal.wait", left=left, resets=resets)
         ceiling_refusal = self._ceiling_refusal(balance, cost, video, resets)
         if ceiling_refusal:
             return ceiling_refusal
         limit = self.policy.max_active_jobs
         if balance.active_jobs >= limit:
-            return (f"You already have {balance.active_jobs} video{'s' if balance.active_jobs != 1 else ''} in "
-                    f"progress, the most one member can have at a time ({limit}). "
-                    "Try again when one of them is done.")
+            return msg("quota.refusal.active_one" if balance.active_jobs == 1 else "quota.refusal.active_many",
+                       count=balance.active_jobs, limit=limit)
         return None
 
     @staticmethod
-    def _ceiling_refusal(balance: Balance, cost: int, video: str, resets: str) -> str | None:
+    def _ceiling_refusal(balance: Balance, cost: int, video: Message, resets: Message) -> Message | None:
         """The operator's ceilings: this server's, then every server's together (never naming another)."""
         period = balance.period
         if balance.guild_ceiling and balance.pool_used + cost > balance.guild_ceiling:
-            left = (f"The limit the bot's operator set for this server leaves {balance.guild_ceiling_remaining} of "
-                    f"{balance.guild_ceiling} credits {period.word}; {video}.")
+            left = msg("quota.left.guild_ceiling", remaining=balance.guild_ceiling_remaining,
+                       ceiling=balance.guild_ceiling, period=period.word_message, video=video)
             if cost > balance.guild_ceiling:
-                return (f"{left} That is more than the server may use in a whole {period.unit}, so choose a "
-                        "shorter video or a cheaper mode.")
-            return f"{left} {resets}"
+                return msg("quota.refusal.over_guild_ceiling", left=left, unit=period.unit_message)
+            return msg("quota.refusal.wait", left=left, resets=resets)
         if balance.total_ceiling and balance.total_used + cost > balance.total_ceiling:
-            left = (f"The limit the bot's operator set for all its servers together leaves "
-                    f"{balance.total_ceiling_remaining} of {balance.total_ceiling} credits {period.word}; {video}.")
+            left = msg("quota.left.total_ceiling", remaining=balance.total_ceiling_remaining,
+                       ceiling=balance.total_ceiling, period=period.word_message, video=video)
             if cost > balance.total_ceiling:
-                return f"{left} That is more than that whole limit, so choose a shorter video or a cheaper mode."
-            return f"{left} {resets}"
+                return msg("quota.refusal.over_total_ceiling", left=left)
+            return msg("quota.refusal.wait", left=left, resets=resets)
         return None
 
     async def refund(self, job: Job, reason: str) -> None:
@@ -413,4 +437,4 @@ class QuotaService:
 def _check_amount(credits: int, *, allow_zero: bool) -> None:
     lowest = 0 if allow_zero else 1
     if not lowest <= credits <= MAX_CREDITS:
-        raise InvalidRequest(f"The number of credits must be between {lowest} and {MAX_CREDITS:,}.")
+        raise InvalidRequest("error.credits_range", lowest=lowest, highest=MAX_CREDITS)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from bot.core.messages import Message, english_names
 from bot.core.models import DeliveryOutcome, Job, JobStatus
 
-UNKNOWN_TO_SHOW = ("I know no video with that id in this server. Pick one from the suggestions as you type, "
-                   "or see `/jobs`.")
-NOT_YOURS_TO_SHOW = "You can show only your own videos; moderators can show any video of this server."
-NOT_MADE_YET = "That video is not made yet: it is posted here when it is done. Try `/show` again after that."
+UNKNOWN_TO_SHOW_MESSAGE = Message("show.unknown")
+NOT_YOURS_TO_SHOW_MESSAGE = Message("show.not_yours")
+NOT_MADE_YET_MESSAGE = Message("show.not_made_yet")
 NOT_SHOWABLE = {
-    JobStatus.QUEUED: NOT_MADE_YET,
-    JobStatus.SUBMITTED: NOT_MADE_YET,
-    JobStatus.PROCESSING: NOT_MADE_YET,
-    JobStatus.COMPLETED: "That video is finished and being posted right now. Try `/show` again in a moment.",
-    JobStatus.FAILED: "That video was not made (it failed and was refunded), so there is nothing to show.",
+    JobStatus.QUEUED: NOT_MADE_YET_MESSAGE,
+    JobStatus.SUBMITTED: NOT_MADE_YET_MESSAGE,
+    JobStatus.PROCESSING: NOT_MADE_YET_MESSAGE,
+    JobStatus.COMPLETED: Message("show.being_posted"),
+    JobStatus.FAILED: Message("show.failed"),
 }
-SENT_PRIVATELY = "That video was sent by direct message, so there is no post of it to show here."
-NEVER_POSTED = "That video could not be posted anywhere, so there is nothing to show."
+SENT_PRIVATELY = Message("show.sent_privately")
+NEVER_POSTED = Message("show.never_posted")
+__getattr__ = english_names(__name__, {"UNKNOWN_TO_SHOW": UNKNOWN_TO_SHOW_MESSAGE,
+                                       "NOT_YOURS_TO_SHOW": NOT_YOURS_TO_SHOW_MESSAGE,
+                                       "NOT_MADE_YET": NOT_MADE_YET_MESSAGE})
 
 
-def not_showable(job: Job) -> str | None:
+def not_showable(job: Job) -> Message | None:
     """Why `job` cannot be posted again (None: it can): not delivered yet, failed, or never posted in a channel,
     so there is no post whose video a new post could show."""
     if job.status is not JobStatus.DELIVERED:

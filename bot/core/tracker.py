@@ -21,6 +21,7 @@ from bot.core.errors import explain
 from bot.core.incidents import Incidents, ProviderIncidents
 from bot.core.lifecycle import JobLifecycle
 from bot.core.log_context import JobFields, bind_job
+from bot.core.messages import Message
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.ports.provider import ErrorKind, Provider, ProviderError, ProviderState, ProviderUpdate
@@ -31,7 +32,7 @@ from bot.core.slots import ProviderSlots
 log = logging.getLogger(__name__)
 
 AT_PROVIDER = (JobStatus.SUBMITTED, JobStatus.PROCESSING)
-TIMEOUT_REASON = "The provider did not finish this video in time, so it was cancelled."
+TIMEOUT_REASON = Message("failure.timed_out")
 RESUME_CHECK_SECONDS = 1.0
 MAX_CONCURRENT_STATUS_CALLS = 16
 ERROR_RETRY_SECONDS = 5.0  # after a job's update could not be written (database busy or failing)
@@ -128,14 +129,15 @@ class JobTracker:
         if provider_job_id is None or update.provider_job_id != provider_job_id:
             raise UpdateRejected("the update names another provider job")
         if update.state is ProviderState.PROCESSING:
-            return await self.lifecycle.move(job_id, JobStatus.SUBMITTED, JobStatus.PROCESSING, detail=source)
+            return await self.lifecycle.move(job_id, JobStatus.SUBMITTED, JobStatus.PROCESSING, detail=source,
+                                             reported_cost=update.reported_cost)
         if update.state is ProviderState.COMPLETED:
             if not update.video_url:
                 log.warning("the provider says completed but gave no video URL")
                 return None
             moved = await self.lifecycle.move(
                 job_id, AT_PROVIDER, JobStatus.COMPLETED, detail=source, announce=False,
-                video_url=update.video_url, completed_at=self.clock.now(),
+                video_url=update.video_url, completed_at=self.clock.now(), reported_cost=update.reported_cost,
             )
             self._forget(job_id)  # finished, whichever path recorded it
             if moved is not None:

@@ -15,11 +15,13 @@ import aiohttp
 import discord
 
 from bot.discord_adapter.errors import reply_privately
+from bot.i18n import EN, interaction_lang
 
 log = logging.getLogger(__name__)
 
-NOT_ENABLED = "This bot is not enabled on this server."
-NOT_ENABLED_OUTSIDE_SERVERS = "This bot works only in the servers it is enabled on."
+NOT_ENABLED_KEY = "guilds.not_enabled"
+NOT_ENABLED_OUTSIDE_SERVERS_KEY = "guilds.not_enabled_outside_servers"
+NOT_ENABLED = EN.t(NOT_ENABLED_KEY)  # the English text, for tests and logs
 
 
 def is_allowed(allowed: frozenset[int], guild_id: int | None) -> bool:
@@ -46,8 +48,8 @@ async def allowed_here(interaction: discord.Interaction[Any]) -> bool:
             except discord.HTTPException as exc:
                 log.info("could not answer an autocomplete from a server that is not allowed (%s)", exc)
         return False
-    text = NOT_ENABLED if interaction.guild_id is not None else NOT_ENABLED_OUTSIDE_SERVERS
-    await reply_privately(interaction, text)
+    key = NOT_ENABLED_KEY if interaction.guild_id is not None else NOT_ENABLED_OUTSIDE_SERVERS_KEY
+    await reply_privately(interaction, interaction_lang(interaction).t(key))
     return False
 
 

@@ -16,7 +16,7 @@ import aiohttp
 import discord
 from discord.http import Route
 
-from bot.core.ports.image_links import IMAGE_GONE, IMAGE_NOT_REFRESHED, ImageUnavailable
+from bot.core.ports.image_links import IMAGE_GONE_MESSAGE, IMAGE_NOT_REFRESHED, ImageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class DiscordAttachmentLinks:
         missing = [url for url in wanted if url not in renewed]
         if missing:
             log.info("Discord did not renew %d attachment link(s): the files are gone", len(missing))
-            raise ImageUnavailable(IMAGE_GONE)
+            raise ImageUnavailable(IMAGE_GONE_MESSAGE)
         return tuple(renewed.get(url, url) for url in urls)
 
     async def _refresh_batch(self, urls: list[str]) -> dict[str, str]:
@@ -55,7 +55,7 @@ class DiscordAttachmentLinks:
         except discord.HTTPException as exc:
             log.warning("Discord refused to renew attachment links: %s %s", exc.status, exc.text)
             # 4xx: Discord will not renew these (deleted, not its files); 5xx: it may later.
-            raise ImageUnavailable(IMAGE_GONE if 400 <= exc.status < 500 and exc.status != 429
+            raise ImageUnavailable(IMAGE_GONE_MESSAGE if 400 <= exc.status < 500 and exc.status != 429
                                    else IMAGE_NOT_REFRESHED) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not reach Discord to renew attachment links (%s)", exc.__class__.__name__)

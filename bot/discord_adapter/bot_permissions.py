@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import discord
 
+from bot.i18n import interaction_lang
+
 # What posting a status message and a video with its embed needs, in the words Discord's settings use.
 NEEDED = (
     ("view_channel", "View Channel"),
@@ -34,13 +36,17 @@ def missing_permissions(permissions: discord.Permissions, *, thread: bool) -> li
 
 
 def cannot_post_here(interaction: discord.Interaction) -> str | None:
-    """Why the bot cannot take a video in this channel, in words for the member; None when it can."""
+    """Why the bot cannot take a video in this channel, in words for the member (their language); None when it
+    can. Permission names stay as Discord's English names."""
     thread = in_thread(interaction)
     missing = missing_permissions(interaction.app_permissions, thread=thread)
     if not missing:
         return None
-    where = "this thread" if thread else "this channel"
-    names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-    those = "that permission" if len(missing) == 1 else "those permissions"
-    return (f"I can't post here: I'm missing {names} in {where}. Ask a moderator to give me {those}, "
-            "or use another channel.")
+    lang = interaction_lang(interaction)
+    if len(missing) == 1:
+        names = missing[0]
+    else:
+        names = lang.t("common.and_list", first=lang.t("common.list_separator").join(missing[:-1]), last=missing[-1])
+    key = {(True, True): "permissions.missing_one_thread", (True, False): "permissions.missing_one_channel",
+           (False, True): "permissions.missing_many_thread", (False, False): "permissions.missing_many_channel"}
+    return lang.t(key[len(missing) == 1, thread], names=names)

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.core.moderation import NOT_A_MODERATOR, Actor
+from bot.core.messages import Message
+from bot.core.moderation import NOT_A_MODERATOR_MESSAGE, Actor
 
 T = TypeVar("T")
 
@@ -26,7 +27,11 @@ def actor_of(interaction: discord.Interaction) -> Actor:
 
 
 class NotModerator(app_commands.CheckFailure):
-    """Answered privately by the error handler with its message."""
+    """Answered privately by the error handler with its message, in the member's language."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 async def require_moderator(interaction: discord.Interaction) -> bool:
@@ -35,7 +40,7 @@ async def require_moderator(interaction: discord.Interaction) -> bool:
     if interaction.guild_id is None or services is None or not await services.moderation.is_moderator(
         actor_of(interaction)
     ):
-        raise NotModerator(NOT_A_MODERATOR)
+        raise NotModerator(NOT_A_MODERATOR_MESSAGE)
     return True
 
 

@@ -12,21 +12,25 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.core.confirmations import Confirmations
 from bot.core.engine import JobEngine
 from bot.core.moderation import ModerationService
 from bot.core.ports.alerts import Notes
 from bot.core.ports.provider import Capabilities
 from bot.core.quotas import QuotaService
+from bot.core.spend import SpendService
 from bot.discord_adapter.allowed_guilds import allowed_here, leave_unless_allowed
 from bot.discord_adapter.command_sync import SyncRecords, sync_if_changed
 from bot.discord_adapter.errors import handle_command_error
 from bot.discord_adapter.invite import invite_url
 from bot.discord_adapter.modal_routes import ModalRoutes
 from bot.discord_adapter.publisher import DiscordPublisher
+from bot.i18n.commands import CatalogueTranslator
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.video", "cogs.quota", "cogs.moderation", "cogs.animate", "cogs.help", "cogs.settings", "cogs.queue")
+EXTENSIONS = ("cogs.video", "cogs.quota", "cogs.moderation", "cogs.animate", "cogs.help", "cogs.settings", "cogs.queue",
+              "cogs.continue_clip", "cogs.storyboard")
 
 # The bot never joins voice; discord.py's warnings about missing voice libraries would only confuse.
 discord.VoiceClient.warn_nacl = False
@@ -45,6 +49,8 @@ class Services:
     quotas: QuotaService
     moderation: ModerationService
     notes: Notes | None = None  # small values kept across restarts (an open "Animate" form's image)
+    spend: SpendService | None = None  # money: `/quota spend`
+    confirmations: Confirmations | None = None  # the cost preview before expensive jobs (CONFIRM_ABOVE_CREDITS)
 
 
 class AllowedServersTree(app_commands.CommandTree[Any]):
@@ -74,6 +80,7 @@ class KlingBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # Runs after login (the application id is known) and before the gateway opens.
+        await self.tree.set_translator(CatalogueTranslator())  # localized names, before the sync hashes them
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await sync_if_changed(self.tree, self.settings.dev_guild_id, self.command_records)

@@ -16,6 +16,7 @@ import discord
 from bot.core.models import Job
 from bot.core.ports.publisher import PublishError, Result
 from bot.discord_adapter import render
+from bot.i18n import Lang, guild_lang
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,12 @@ class DiscordPublisher:
         self.client = client
         self._latest: dict[str, tuple[Job, int | None, datetime | None]] = {}
         self._editing: dict[str, asyncio.Task[None]] = {}
-        self.view_factory: Any = None  # builds the result buttons; set by the video cog
+        # The result's buttons for a job, labelled in a language: `view_factory(job, lang)`; set by the video cog.
+        self.view_factory: Callable[[Job, Lang], discord.ui.View] | None = None
         # (guild id, channel id) -> whether results there are spoilers; set by the moderation cog.
         self.spoiler_check: Callable[[int, int], Awaitable[bool]] | None = None
-        self.status_view_factory: Any = None  # the status message's buttons for a job (None: none); ditto
+        # The status message's buttons for a job (None: none), `status_view_factory(job, lang)`; ditto.
+        self.status_view_factory: Callable[[Job, Lang], discord.ui.View | None] | None = None
 
     # -- status ---------------------------------------------------------------------------------------
     async def show_status(self, job: Job, *, queue_position: int | None = None, eta: datetime | None = None) -> None:
@@ -59,16 +62,22 @@ class DiscordPublisher:
         channel = self.client.get_partial_messageable(job.channel_id)
         message = channel.get_partial_message(job.status_message_id)  # type: ignore[arg-type]
         try:
-            await message.edit(embed=render.status_embed(job, queue_position=position, eta=eta),
+            await message.edit(embed=render.status_embed(job, queue_position=position, eta=eta, lang=self._lang(job)),
                                view=self._status_view(job))
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             log.warning("could not update the status message (%s)", exc)
         except Exception:  # a status edit must never take anything else down (e.g. during shutdown)
             log.exception("updating the status message failed")
 
+    def _lang(self, job: Job) -> Lang:
+        """Posts in a channel are for everyone there: the server's preferred language (English while the
+        gateway has not delivered the server yet). A result sent by direct message follows its server too:
+        outside an interaction the bot does not know the member's own language."""
+        return guild_lang(self.client.get_guild(job.guild_id))
+
     def _status_view(self, job: Job) -> discord.ui.View | None:
         """The buttons the status message shows now (Cancel while queued); None removes them."""
-        return self.status_view_factory(job) if self.status_view_factory is not None else None
+        return self.status_view_factory(job, self._lang(job)) if self.status_view_factory is not None else None
 
     async def wait_for_edits(self) -> None:
         """Let pending status edits finish (used at shutdown and by tests)."""
@@ -87,19 +96,22 @@ class DiscordPublisher:
         result = _hidden(result) if spoiler else result
         channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         reference = None
-        if job.status_message_id is not None:
+        # A Continue replies to the result it continues, so the clips of a scene form one chain of replies.
+        replying_to = job.reply_to_message_id or job.status_message_id
+        if replying_to is not None:
             reference = discord.MessageReference(
-                message_id=job.status_message_id, channel_id=job.channel_id, fail_if_not_exists=False
+                message_id=replying_to, channel_id=job.channel_id, fail_if_not_exists=False
             )
+        lang = self._lang(job)
         kwargs: dict[str, Any] = {
-            "content": render.result_content(job, result),
-            "embed": render.result_embed(job),
+            "content": render.result_content(job, result, lang),
+            "embed": render.result_embed(job, lang),
             "nonce": nonce,
             "reference": reference,
             "allowed_mentions": discord.AllowedMentions(users=[discord.Object(job.user_id)], replied_user=False),
         }
         if self.view_factory is not None:
-            kwargs["view"] = self.view_factory(job)
+            kwargs["view"] = self.view_factory(job, lang)
         if result.file is not None:
             kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4", spoiler=spoiler)
         message = await _send(channel, kwargs)
@@ -125,9 +137,10 @@ class DiscordPublisher:
             channel = await user.create_dm()
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise PublishError(f"cannot open a direct message: {exc}", permanent=True) from exc
+        lang = self._lang(job)
         kwargs: dict[str, Any] = {
-            "content": render.result_content(job, result) + "\n" + render.direct_message_note(job),
-            "embed": render.result_embed(job),
+            "content": render.result_content(job, result, lang) + "\n" + render.direct_message_note(job, lang),
+            "embed": render.result_embed(job, lang),
         }
         if result.file is not None:
             kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4", spoiler=spoiler)

@@ -4,38 +4,41 @@ from __future__ import annotations
 
 from bot.core.ports.provider import Capabilities
 from bot.core.ports.repositories import MemberSettings
+from bot.i18n import EN, Lang
+from bot.i18n.commands import choice_text
 
-HEADING = "**Your defaults for `/video` in this server**"
-HOW = ("What you fill in when you use `/video` always wins over these; Re-roll and Remix keep the settings of the "
-       "video they start from. Change them with the menus below, or all at once, e.g. "
-       "`/settings duration:10 aspect:9:16`.")
-SAVED = "Saved."
-CLEARED = "Your defaults were cleared: the server's usual choices apply, and videos are posted in the channel."
-FIRST_CHOICE = " (the usual choice: you have not picked one)"
+# Catalogue keys of the note above the settings.
+SAVED = "settings.saved"
+CLEARED = "settings.cleared"
 
 
-def duration_label(seconds: int) -> str:
-    return f"{seconds} seconds"
+def duration_label(seconds: int, lang: Lang = EN) -> str:
+    return lang.t("choice.seconds", seconds=seconds)
 
 
-def mode_label(mode: str, caps: Capabilities) -> str:
-    return caps.mode_labels.get(mode, mode)
+def mode_label(mode: str, caps: Capabilities, lang: Lang = EN) -> str:
+    return choice_text(lang, caps.mode_labels.get(mode, mode))
 
 
-def settings_text(settings: MemberSettings, caps: Capabilities, *, note: str | None = None) -> str:
-    """`settings` are the member's usable ones (MemberSettingsService.show); unset ones show what applies."""
-    lines = [note] if note else []
-    lines.append(HEADING)
+def settings_text(settings: MemberSettings, caps: Capabilities, *, note: str | None = None, lang: Lang = EN) -> str:
+    """`settings` are the member's usable ones (MemberSettingsService.show); unset ones show what applies.
+    `note`: the catalogue key of a line above them (SAVED, CLEARED)."""
+    lines = [lang.t(note)] if note else []
+    lines.append(lang.t("settings.heading"))
+
+    def line(key: str, value: str, unset: bool) -> str:
+        text = lang.t(key, value=value)
+        return lang.t("settings.first_choice", setting=text) if unset else text
+
     duration = settings.duration or caps.durations[0]
-    lines.append(f"Duration: **{duration_label(duration)}**{FIRST_CHOICE if settings.duration is None else ''}")
+    lines.append(line("settings.duration", duration_label(duration, lang), settings.duration is None))
     aspect = settings.aspect or caps.aspects[0]
-    lines.append(f"Aspect: **{aspect}**{FIRST_CHOICE if settings.aspect is None else ''}")
+    lines.append(line("settings.aspect", aspect, settings.aspect is None))
     if len(caps.modes) > 1:
         mode = settings.mode or caps.modes[0]
-        lines.append(f"Mode: **{mode_label(mode, caps)}**{FIRST_CHOICE if settings.mode is None else ''}")
+        lines.append(line("settings.mode", mode_label(mode, caps, lang), settings.mode is None))
     if caps.audio:
-        lines.append(f"Audio: **{'on' if settings.audio else 'off'}**")
-    lines.append("Finished videos: **" + ("sent to you by direct message" if settings.deliver_by_dm
-                                           else "posted in the channel") + "**")
-    lines.append(HOW)
+        lines.append(lang.t("settings.audio_on") if settings.audio else lang.t("settings.audio_off"))
+    lines.append(lang.t("settings.by_dm") if settings.deliver_by_dm else lang.t("settings.in_channel"))
+    lines.append(lang.t("settings.how"))
     return "\n".join(lines)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 
 from bot.core.ports.provider import (
+    AccountBalance,
+    CameraSupport,
     Capabilities,
     ErrorKind,
     KeyCheck,
@@ -15,10 +17,14 @@ from bot.core.ports.provider import (
     ProviderState,
     ProviderUpdate,
     RateLimit,
+    ReportedCost,
+    StoryboardSupport,
     SubmitResult,
 )
 
 __all__ = [
+    "AccountBalance",
+    "CameraSupport",
     "Capabilities",
     "ErrorKind",
     "KeyCheck",
@@ -29,6 +35,8 @@ __all__ = [
     "ProviderState",
     "ProviderUpdate",
     "RateLimit",
+    "ReportedCost",
+    "StoryboardSupport",
     "SubmitResult",
     "key_fingerprint",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from pydantic import AnyHttpUrl, SecretStr
 
-from bot.providers.base import ErrorKind, ProviderError
+from bot.providers.base import ErrorKind, ProviderError, StoryboardSupport
 from bot.providers.content import says_blocked
 from bot.providers.descriptor import ProviderDescriptor, ProviderSettings, build_with_key
 from bot.providers.http import (
@@ -39,7 +39,12 @@ CREDIT_WORDS = re.compile(r"insufficient|balance|credit", re.IGNORECASE)
 
 # Kling's capabilities, with the durations the relay offers. It publishes no per-key limit for task
 # queries either, so Kling's polite default of 60 a minute stands (POLL_RATE_PER_MINUTE overrides it).
-CAPABILITIES = dataclasses.replace(KLING_CAPABILITIES, durations=(5, 10))
+# Its text2video reference relays Kling's `sound`, `camera_control` and `multi_shot`/`multi_prompt` as they
+# are, and image2video `image_tail`; a storyboard adds up to one of the relay's own durations.
+CAPABILITIES = dataclasses.replace(
+    KLING_CAPABILITIES, durations=(5, 10),
+    storyboard=dataclasses.replace(KLING_CAPABILITIES.storyboard or StoryboardSupport(6, 1, ()), totals=(5, 10)),
+)
 
 
 class CometapiProvider(KlingTaskProvider):

@@ -10,13 +10,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, SecretStr, ValidationError
 
-from bot.core.models import VideoRequest
+from bot.core.camera import AXES, CAMERA_MOVES, COMBINED_MOVES, SIMPLE_MOVES
+from bot.core.models import CameraMove, VideoRequest
 from bot.providers.base import (
+    AccountBalance,
+    CameraSupport,
     Capabilities,
     ErrorKind,
     KeyCheck,
@@ -26,6 +30,8 @@ from bot.providers.base import (
     ProviderState,
     ProviderUpdate,
     RateLimit,
+    ReportedCost,
+    StoryboardSupport,
     SubmitResult,
 )
 from bot.providers.content import failure_kind
@@ -45,6 +51,12 @@ from bot.providers.kling_jwt import KlingToken
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 CREATE_PATH = "/v1/videos/{kind}"
 QUERY_PATH = "/v1/videos/{kind}/{task_id}"
+# Kling's "Account Information Inquiry": the account's resource packs and what remains of each. Free to call.
+# It lists the packs bought between `start_time` and `end_time` (ms): a year back covers annual packs. Only
+# packs with status `online` can be spent (the others are `toBeOnline`, `expired`, `runOut`); Kling's docs note
+# the remaining quantity may lag by hours.
+COSTS_PATH = "/account/costs"
+COSTS_LOOKBACK_MS = 365 * 24 * 3600 * 1000
 MODEL_NAME = "kling-v3"
 
 TEXT2VIDEO = "text2video"
@@ -87,6 +99,15 @@ TOKEN_CODES = {1003, 1004}  # the token's time window was refused: sign a new on
 CONCURRENCY_FULL = 1303
 CONCURRENCY_RETRY_SECONDS = 30.0  # generation takes minutes, so asking again within seconds is wasted
 
+# Kling's `camera_control`: a simple move's one non-zero `config` field ranges over [-10, 10]; a member picks
+# the direction with the preset and the strength 1-10. Kling's reference does not list which models take
+# camera control: the bot offers it with kling-v3, and Kling's own refusal (code 1201) is shown if a model
+# does not. `image_tail` and `camera_control` cannot be used together (Kling's image2video reference).
+CAMERA = CameraSupport(moves=tuple(CAMERA_MOVES), strengths=(1, 10), default_strength=5, with_end_image=False)
+# Kling's multi-shot: `multi_prompt` holds 1 to 6 shots whose durations add up to the task's `duration`
+# (3-15 s). The reference gives no shortest shot; 1 s, the smallest duration a shot can be given, is the floor.
+STORYBOARD = StoryboardSupport(max_shots=6, min_shot_seconds=1, totals=tuple(range(3, 16)))
+
 CAPABILITIES = Capabilities(
     durations=tuple(range(3, 16)),
     modes=("std", "pro"),
@@ -94,12 +115,16 @@ CAPABILITIES = Capabilities(
     # Kling publishes no per-minute limit for queries (they do not hold a concurrency slot); 60 a minute
     # is a polite default. POLL_RATE_PER_MINUTE overrides it.
     rate_limit=RateLimit(calls=60, per_seconds=60),
-    max_images=2,  # `image` (first frame) and the optional `image_tail` (last frame)
+    max_images=1,  # `image`, the first frame; the last frame (`image_tail`) is the end image
     image_types=frozenset({"image/jpeg", "image/png"}),
     max_image_bytes=10 * 1024 * 1024,
     negative_prompt=True,
-    audio=True,
+    audio=True,  # `sound`: kling-v2-6 and later
     mode_labels={"std": "Standard (720p)", "pro": "Pro (1080p)"},
+    end_image=True,
+    end_image_alone=True,  # image2video wants `image` or `image_tail`, at least one
+    camera=CAMERA,
+    storyboard=STORYBOARD,
 )
 
 
@@ -130,6 +155,9 @@ class KlingTask(BaseModel):
     task_status_msg: str | None = None
     task_info: TaskInfo | None = None
     task_result: TaskResult | None = None
+    # What the task finally took from the account's resource packs, in units (a decimal string), not money.
+    # Kling's docs do not say in which statuses it appears; it is read wherever it is.
+    final_unit_deduction: str | None = None
 
 
 class KlingAnswer(BaseModel):
@@ -144,7 +172,7 @@ class KlingAnswer(BaseModel):
 
 
 def kind_for(request: VideoRequest) -> str:
-    return IMAGE2VIDEO if request.image_urls else TEXT2VIDEO
+    return IMAGE2VIDEO if request.image_urls or request.end_image_url else TEXT2VIDEO
 
 
 def encode_job_id(kind: str, task_id: str) -> str:
@@ -172,11 +200,23 @@ def kind_from_external(external_id: str | None) -> str:
 def task_payload(request: VideoRequest, callback_url: str | None, *, model_name: str) -> dict[str, Any]:
     """The create body for text2video or image2video (which takes no aspect ratio: the image sets it)."""
     kind = kind_for(request)
-    payload: dict[str, Any] = {"model_name": model_name, "prompt": request.prompt}
+    payload: dict[str, Any] = {"model_name": model_name}
+    if request.shots:
+        # With `multi_shot` Kling ignores `prompt`: the shots are the prompt.
+        payload["multi_shot"] = True
+        payload["shot_type"] = "customize"  # the member's own shots ("intelligence" lets Kling cut the prompt)
+        payload["multi_prompt"] = [
+            {"index": index, "prompt": shot.prompt, "duration": str(shot.duration)}
+            for index, shot in enumerate(request.shots, start=1)
+        ]
+    else:
+        payload["prompt"] = request.prompt
     if request.image_urls:
         payload["image"] = request.image_urls[0]
-        if len(request.image_urls) > 1:
-            payload["image_tail"] = request.image_urls[1]
+    if request.end_image_url:
+        payload["image_tail"] = request.end_image_url
+    if request.camera is not None:
+        payload["camera_control"] = camera_control(request.camera)
     if request.negative_prompt:
         payload["negative_prompt"] = request.negative_prompt
     payload["mode"] = request.mode
@@ -190,6 +230,17 @@ def task_payload(request: VideoRequest, callback_url: str | None, *, model_name:
     return payload
 
 
+def camera_control(move: CameraMove) -> dict[str, Any]:
+    """Kling's `camera_control`: a combined move by its type alone; a simple move with all six `config` fields,
+    only its own axis non-zero."""
+    if move.name in COMBINED_MOVES:
+        return {"type": move.name}
+    preset = SIMPLE_MOVES[move.name]
+    config = dict.fromkeys(AXES, 0)
+    config[str(preset.axis)] = preset.direction * (move.strength or CAMERA.default_strength)
+    return {"type": "simple", "config": config}
+
+
 def task_update(task: KlingTask, provider_job_id: str) -> ProviderUpdate:
     """Raises KeyError for a status word Kling does not use."""
     state = STATES[task.task_status]
@@ -200,12 +251,50 @@ def task_update(task: KlingTask, provider_job_id: str) -> ProviderUpdate:
                 provider_job_id, ProviderState.FAILED,
                 error_kind=ErrorKind.GENERATION_FAILED, error_detail="succeeded without a video",
             )
-        return ProviderUpdate(provider_job_id, state, video_url=videos[0].url)
+        return ProviderUpdate(provider_job_id, state, video_url=videos[0].url,
+                              reported_cost=units_of(task.final_unit_deduction))
     if state is not ProviderState.FAILED:
-        return ProviderUpdate(provider_job_id, state)
+        return ProviderUpdate(provider_job_id, state, reported_cost=units_of(task.final_unit_deduction))
     message = task.task_status_msg or ""
     kind = failure_kind(message)
     return ProviderUpdate(provider_job_id, state, error_kind=kind, error_detail=message or None)
+
+
+def units_of(deduction: str | None) -> ReportedCost | None:
+    """`final_unit_deduction` as a cost in units; None when absent, empty or unreadable."""
+    try:
+        amount = Decimal((deduction or "").strip())
+    except InvalidOperation:
+        return None
+    return ReportedCost(amount, units=True) if amount.is_finite() and amount >= 0 else None
+
+
+class ResourcePack(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    resource_pack_name: str | None = None
+    remaining_quantity: Decimal = Decimal(0)
+    status: str | None = None
+
+
+class AccountCosts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    resource_pack_subscribe_infos: list[ResourcePack] = []
+
+
+class AccountCostsAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    code: str = "0"
+    data: AccountCosts | None = None
+
+
+def remaining_units(answer: HttpAnswer) -> AccountBalance:
+    """The units left in the account's spendable (`online`) resource packs."""
+    try:
+        parsed = AccountCostsAnswer.model_validate(answer.body)
+    except ValidationError as exc:
+        raise ProviderError(ErrorKind.PROVIDER_DOWN, "unreadable account answer", retryable=True) from exc
+    packs = parsed.data.resource_pack_subscribe_infos if parsed.data else []
+    return AccountBalance(sum((p.remaining_quantity for p in packs if p.status == "online"), Decimal(0)), units=True)
 
 
 def callback_update(body: bytes, provider: str) -> ProviderUpdate:
@@ -345,12 +434,21 @@ class KlingProvider(KlingTaskProvider):
     ) -> None:
         super().__init__(access_key)
         self._secret_key = secret_key
+        self._now = now
         self._token = KlingToken(access_key, secret_key, now=now)
         self._http = ProviderHttp(session, base_url, lambda: {"Authorization": f"Bearer {self._token.token()}"},
                                   timeout)
 
     async def _request(self, method: str, path: str, body: Any = None) -> HttpAnswer:
         return await self._http.request(method, path, json_body=body)
+
+    async def balance(self) -> AccountBalance:
+        """The units left in the account's resource packs (`GET /account/costs`, free of charge)."""
+        end = int(self._now() * 1000)
+        answer = await self._request("GET", f"{COSTS_PATH}?start_time={end - COSTS_LOOKBACK_MS}&end_time={end}")
+        if not answer.ok or business_code(answer.body) not in (0, None):
+            raise self._error(answer)
+        return remaining_units(answer)
 
     def _error(self, answer: HttpAnswer) -> ProviderError:
         token = self._token.current or ""

@@ -78,7 +78,10 @@ CAPABILITIES = Capabilities(
     push=False,
     # 20 requests per 10 s per key, creates and status calls together.
     rate_limit=RateLimit(calls=RATE_CALLS, per_seconds=RATE_WINDOW_SECONDS, includes_submit=True),
-    max_images=2,  # `image_urls` are frame images: the first frame and an optional last frame
+    max_images=1,  # `image_urls` are frame images: the first frame, then the end image as the last frame
+    end_image=True,  # needs the first frame: the frames are a list in order
+    # Not offered: the schema has no audio, camera or multi-shot field (the overview's "multi-shot
+    # storyboarding" has no documented input).
     mode_labels={"std": "Standard (720p)", "pro": "Pro (1080p)", "4k": "4K"},
 )
 
@@ -125,8 +128,9 @@ class RunbaseProvider(KeyedAdapter):
             "mode": WIRE_MODES[request.mode],
             "duration": request.duration,  # a number here, unlike most Kling routes
         }
-        if request.image_urls:
-            run_input["image_urls"] = list(request.image_urls)
+        frames = [*request.image_urls, *([request.end_image_url] if request.end_image_url else [])]
+        if frames:
+            run_input["image_urls"] = frames
         return {"model": MODEL, "input": run_input}
 
     async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from bot.providers.base import (
     ProviderState,
     ProviderUpdate,
     RateLimit,
+    ReportedCost,
     SubmitResult,
 )
 from bot.providers.descriptor import ProviderDescriptor, ProviderSettings, build_with_key
@@ -56,6 +58,8 @@ CAPABILITIES = Capabilities(
     modes=("std", "pro"),
     push=True,
     rate_limit=RateLimit(calls=60, per_seconds=60),
+    # `images_url` are reference images, up to 5. runblob documents no last frame, sound (only
+    # `keep_original_sound`, for a video input), camera or multi-shot field, so none of those is offered.
     max_images=5,
     image_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
     max_image_bytes=10 * 1024 * 1024,
@@ -67,6 +71,7 @@ class GenerationCreated(BaseModel):
     model_config = ConfigDict(extra="ignore")
     generation_id: str
     status: str = "pending"
+    price: str | float | None = None  # what the job costs the account, a decimal string ("0.50")
 
 
 class GenerationStatus(BaseModel):
@@ -78,6 +83,8 @@ class GenerationStatus(BaseModel):
     video_url: str | None = None
     message: str | None = None
     error: str | None = None
+    # The docs show `price` in the create answer only; read here too in case a status or webhook carries it.
+    price: str | float | None = None
 
 
 class RunblobProvider(KeyedAdapter):
@@ -114,7 +121,8 @@ class RunblobProvider(KeyedAdapter):
         except ValidationError as exc:
             # It answered 2xx, so a job may exist that we cannot name: never resubmit.
             raise unreadable_create() from exc
-        return SubmitResult(created.generation_id, STATES.get(created.status, ProviderState.PENDING))
+        return SubmitResult(created.generation_id, STATES.get(created.status, ProviderState.PENDING),
+                            reported_cost=price_of(created.price))
 
     async def status(self, provider_job_id: str) -> ProviderUpdate:
         answer = await self._http.request("GET", STATUS_PATH.format(id=provider_job_id))
@@ -141,10 +149,22 @@ class RunblobProvider(KeyedAdapter):
         return base * (1.4 if request.mode == "pro" else 1.0)
 
 
+def price_of(price: str | float | None) -> ReportedCost | None:
+    """runblob's `price`: money in the account's currency (a decimal string); None when absent or unreadable."""
+    if price is None or isinstance(price, bool):
+        return None
+    try:
+        amount = Decimal(str(price).strip())
+    except InvalidOperation:
+        return None
+    return ReportedCost(amount) if amount.is_finite() and amount >= 0 else None
+
+
 def _update(status: GenerationStatus) -> ProviderUpdate:
     state = STATES[status.status]
     if state is not ProviderState.FAILED:
-        return ProviderUpdate(status.generation_id, state, video_url=status.video_url)
+        return ProviderUpdate(status.generation_id, state, video_url=status.video_url,
+                              reported_cost=price_of(status.price))
     code = status.message or status.error or ""
     if code in CONTENT_CODES:
         kind = ErrorKind.CONTENT_BLOCKED

@@ -8,11 +8,17 @@ jobs survive a restart of the bot.
 It serves this bot only: its routes sit on the public listener, so every call must carry the random
 key the bot made at start-up, and it only ever calls back the bot's own callback route (never a URL a
 stranger names: no open relay).
+
+So that members can try every creative option for free, the sandbox takes more than runblob does, in the
+words of the providers that have them: `end_image_url` (a last frame, after `images_url`), `sound` (true or
+false), Kling's `camera_control` and segmind's `multi_prompt` (shots whose durations add up to `duration`).
+It checks them like those providers and answers runblob's `{"detail": ...}` when they do not fit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import secrets
@@ -27,9 +33,11 @@ from pydantic import Field
 from yarl import URL
 
 from bot.core.callback_tokens import looks_like_job_id, looks_like_token
+from bot.core.camera import AXES, COMBINED_MOVES
 from bot.core.models import VideoRequest
-from bot.providers.base import KeyCheck
+from bot.providers.base import KeyCheck, StoryboardSupport
 from bot.providers.descriptor import Connection, ProviderDescriptor, ProviderSettings
+from bot.providers.kling import CAMERA, camera_control
 from bot.providers.runblob import GENERATE_PATH, MODEL_BY_MODE, STATUS_PATH, RunblobProvider
 from bot.web.guards import bearer_matches
 
@@ -42,6 +50,15 @@ CALLBACK_ATTEMPTS = 3
 CALLBACK_RETRY_SECONDS = 2.0
 MAX_PENDING_CALLBACKS = 1000  # callbacks waiting in memory; past this a create is refused like a busy provider
 OWN_CALLBACK_PREFIX = "/callbacks/sandbox/"
+MAX_SHOTS = 6
+DURATIONS = (5, 10, 15)
+
+# runblob's, and every creative option (for free): a last frame with a start image, sound, all camera moves,
+# and storyboards of up to 6 shots adding up to one of its lengths.
+CAPABILITIES = dataclasses.replace(
+    RunblobProvider.capabilities, audio=True, end_image=True, camera=CAMERA,
+    storyboard=StoryboardSupport(max_shots=MAX_SHOTS, min_shot_seconds=1, totals=DURATIONS),
+)
 
 
 def clip_path() -> Path:
@@ -49,7 +66,9 @@ def clip_path() -> Path:
 
 
 class SandboxProvider(RunblobProvider):
-    """The runblob adapter pointed at the sandbox routes."""
+    """The runblob adapter pointed at the sandbox routes, with the sandbox's creative fields."""
+
+    capabilities = CAPABILITIES
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, *, api_key: str, pending: float, processing: float
@@ -59,6 +78,18 @@ class SandboxProvider(RunblobProvider):
 
     def expected_seconds(self, request: VideoRequest) -> float:
         return self._expected
+
+    def build_payload(self, request: VideoRequest, callback_url: str | None) -> dict[str, Any]:
+        payload = super().build_payload(request, callback_url)
+        if request.end_image_url:
+            payload["end_image_url"] = request.end_image_url
+        payload["sound"] = request.audio
+        if request.camera is not None:
+            payload["camera_control"] = camera_control(request.camera)
+        if request.shots:
+            payload["multi_prompt"] = [{"prompt": shot.prompt, "duration": str(shot.duration)}
+                                       for shot in request.shots]
+        return payload
 
     async def check_key(self) -> KeyCheck:
         # The sandbox runs inside the bot with a key made at each start: there is nothing to check.
@@ -217,6 +248,45 @@ def _validate(body: Any) -> str | None:
         return "Cannot provide both images_url and images_base64"
     if len(body.get("images_url") or []) + len(body.get("images_base64") or []) > 5:
         return "Maximum 5 images allowed"
+    return _creative_problem(body)
+
+
+def _creative_problem(body: dict[str, Any]) -> str | None:
+    """The sandbox's own fields, checked as the providers that have them check theirs."""
+    end = body.get("end_image_url")
+    if end is not None and (not isinstance(end, str) or not (body.get("images_url") or body.get("images_base64"))):
+        return "end_image_url needs a start image in images_url"
+    if "sound" in body and not isinstance(body["sound"], bool):
+        return "sound must be true or false"
+    camera = body.get("camera_control")
+    if camera is not None:
+        problem = _camera_problem(camera)
+        if problem or end is not None:
+            return problem or "camera_control cannot be combined with end_image_url"
+    shots = body.get("multi_prompt")
+    if shots is not None:
+        if not isinstance(shots, list) or not 1 <= len(shots) <= MAX_SHOTS:
+            return f"multi_prompt must hold 1 to {MAX_SHOTS} shots"
+        try:
+            total = sum(int(shot["duration"]) for shot in shots if str(shot["prompt"]).strip())
+        except (KeyError, TypeError, ValueError):
+            return "each shot needs a prompt and a duration"
+        if total != int(str(body.get("duration", "5"))) or any(not str(s["prompt"]).strip() for s in shots):
+            return "multi_prompt durations must add up to duration, each shot with a prompt"
+    return None
+
+
+def _camera_problem(camera: Any) -> str | None:
+    if not isinstance(camera, dict) or camera.get("type") not in ("simple", *COMBINED_MOVES):
+        return "camera_control.type is invalid"
+    if camera["type"] != "simple":
+        return "camera_control.config is only for the simple type" if "config" in camera else None
+    config = camera.get("config")
+    if not isinstance(config, dict) or set(config) - set(AXES):
+        return "camera_control.config is invalid"
+    moved = [value for value in config.values() if value != 0]
+    if len(moved) != 1 or not all(isinstance(v, int | float) and -10 <= v <= 10 for v in config.values()):
+        return "camera_control.config needs exactly one field from -10 to 10 that is not 0"
     return None
 
 
@@ -266,4 +336,4 @@ def _serve(settings: ProviderSettings, connection: Connection) -> SandboxServer:
 
 
 DESCRIPTOR = ProviderDescriptor("sandbox", "built-in sandbox (free, simulated)", SandboxSettings,
-                                RunblobProvider.capabilities, _build, serve=_serve)
+                                CAPABILITIES, _build, serve=_serve)

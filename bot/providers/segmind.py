@@ -26,6 +26,7 @@ from bot.providers.base import (
     ProviderState,
     ProviderUpdate,
     RateLimit,
+    StoryboardSupport,
     SubmitResult,
 )
 from bot.providers.content import failure_kind, says_blocked
@@ -66,10 +67,14 @@ CAPABILITIES = Capabilities(
     push=False,
     # 50 requests a minute is the Pro plan; free plans get 5. POLL_RATE_PER_MINUTE overrides this.
     rate_limit=RateLimit(calls=50, per_seconds=60),
-    max_images=2,  # `image_url` (first frame) and the optional `end_image_url`
+    max_images=1,  # `image_url`, the first frame (image2video); the last frame is the end image
     negative_prompt=True,
-    audio=True,
+    audio=True,  # `generate_audio`
     mode_labels={"std": "Standard", "pro": "Pro"},
+    end_image=True,  # image2video's optional `end_image_url`; `image_url` is required there
+    # `multi_prompt`: prompts with durations. segmind gives no limits of its own; the model's (Kling O3) are
+    # at most 6 shots adding up to a length it makes (3-15 s). No shortest shot is given: 1 s.
+    storyboard=StoryboardSupport(max_shots=6, min_shot_seconds=1, totals=tuple(range(3, 16))),
 )
 
 
@@ -103,14 +108,20 @@ class SegmindProvider(KeyedAdapter):
         self._http = ProviderHttp(session, base_url, fixed({"x-api-key": api_key}), timeout)
 
     def build_payload(self, request: VideoRequest) -> dict[str, Any]:
+        # `prompt` is required even with `multi_prompt`; for a storyboard it is the shots' text.
         payload: dict[str, Any] = {"prompt": request.prompt}
-        if request.image_urls:
+        if request.image_urls or request.end_image_url:
             # image2video takes its frame's shape, so no aspect ratio.
-            payload["image_url"] = request.image_urls[0]
-            if len(request.image_urls) > 1:
-                payload["end_image_url"] = request.image_urls[1]
+            if request.image_urls:
+                payload["image_url"] = request.image_urls[0]
+            if request.end_image_url:
+                payload["end_image_url"] = request.end_image_url
         else:
             payload["aspect_ratio"] = request.aspect
+        if request.shots:
+            payload["multi_prompt"] = [{"prompt": shot.prompt, "duration": str(shot.duration)}
+                                       for shot in request.shots]
+            payload["shot_type"] = "customize"  # segmind's default, said so a changed default cannot surprise
         payload["duration"] = str(request.duration)
         payload["mode"] = request.mode
         payload["generate_audio"] = request.audio
@@ -119,7 +130,7 @@ class SegmindProvider(KeyedAdapter):
         return payload
 
     async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:
-        path = IMAGE_PATH if request.image_urls else TEXT_PATH
+        path = IMAGE_PATH if request.image_urls or request.end_image_url else TEXT_PATH
         answer = await self._http.request("POST", path, json_body=self.build_payload(request))
         if not answer.ok:
             raise self._error(answer, submit=True)

@@ -14,6 +14,7 @@ import pytest
 from bot import cli
 from bot.core.models import JobStatus
 from storage.database import migrations
+from tests import postgres
 from tests.admin_cli import cli_env, run_cli_async, settings_env
 from tests.conftest import runblob_harness
 from tests.fakes.discord import FakeDiscord
@@ -22,7 +23,7 @@ from tests.harness import ALICE, BOB, GUILD, BotHarness
 
 INVITE_PERMISSIONS = 274878024704  # View Channel, Send Messages (+ in Threads), Embed Links, Attach Files, History
 BOT_COMMANDS = {"video", "jobs", "show", "quota", "moderation", "help", "Animate with Kling", "settings",
-                "queue"}
+                "queue", "storyboard"}
 
 
 def rows(path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -31,6 +32,8 @@ def rows(path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
 
 
 # -- backup -----------------------------------------------------------------------------------------------
+@pytest.mark.skipif(postgres.e2e_on_postgres(), reason="SQLite's online backup of the bot's file; on PostgreSQL "
+                    "see test_backup_on_postgresql_points_to_pg_dump")
 async def test_backup_while_the_bot_writes_is_a_consistent_copy(discord_fake: FakeDiscord, tmp_path: Path) -> None:
     harness = BotHarness(discord_fake, tmp_path, default_user_quota=1_000_000, max_active_jobs_per_user=100_000)
     await harness.start()
@@ -78,6 +81,16 @@ async def test_backup_while_the_bot_writes_is_a_consistent_copy(discord_fake: Fa
                       "(SELECT id FROM jobs)") == [(0,)]
 
 
+async def test_backup_on_postgresql_points_to_pg_dump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings_env(monkeypatch, tmp_path, tmp_path / "bot.sqlite3", database_url=postgres.database_url(tmp_path))
+    assert await cli.run(["backup", str(tmp_path / "copy.dump")]) == 1
+    err = capsys.readouterr().err
+    assert "this bot uses PostgreSQL (DATABASE_URL)" in err and "pg_dump --format=custom" in err
+    assert not (tmp_path / "copy.dump").exists() and not (tmp_path / "bot.sqlite3").exists()
+
+
 # -- reconcile --------------------------------------------------------------------------------------------
 async def test_reconcile_lists_settles_and_forgets_settled_jobs(
     discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path
@@ -85,8 +98,9 @@ async def test_reconcile_lists_settles_and_forgets_settled_jobs(
     harness = runblob_harness(discord_fake, runblob, tmp_path)
     await harness.start()
     database = tmp_path / "bot.sqlite3"
+    on_postgres = {"database_url": postgres.database_url(tmp_path)} if postgres.e2e_on_postgres() else {}
     env = cli_env(database, kling_provider="runblob", runblob_api_key=runblob.api_key,
-                  runblob_base_url=runblob.base_url)
+                  runblob_base_url=runblob.base_url, **on_postgres)
     try:
         # A gateway timeout: the provider may have started the job, so the bot fails it for reconciliation.
         runblob.fail_next("submit", 504, {"detail": "Gateway Timeout"}, times=2)
@@ -129,8 +143,8 @@ async def test_reconcile_lists_settles_and_forgets_settled_jobs(
     finally:
         await harness.stop()
     # Refunded exactly once each, the delivered one charged and never refunded.
-    assert rows(database, "SELECT job_id, COUNT(*) FROM quota_ledger WHERE kind = 'refund' GROUP BY job_id "
-                          "ORDER BY job_id") == sorted([(made.id, 1), (lost.id, 1)])
+    assert await harness.sql("SELECT job_id, COUNT(*) FROM quota_ledger WHERE kind = 'refund' GROUP BY job_id "
+                             "ORDER BY job_id") == sorted([(made.id, 1), (lost.id, 1)])
     assert runblob.submit_calls == 3
 
 

@@ -245,7 +245,7 @@ async def test_a_video_line_too_long_for_a_message_comes_as_a_file(sandbox_bot: 
     assert message is not None
     [attachment] = message["attachments"]
     text = discord_fake.attachment_data[int(attachment["id"])].decode()
-    assert text == f"/video prompt:{prompt.strip()} duration:5 aspect:16:9 mode:std\n"
+    assert text == f"/video prompt:{prompt.strip()} duration:5 aspect:16:9 mode:std audio:False\n"
     assert len(message["embeds"][0]["description"]) <= 4096
 
 
@@ -268,7 +268,8 @@ async def test_show_posts_your_own_video_again_with_its_buttons(kling_bot: BotHa
     assert f"https://discord.com/channels/{GUILD}/{CHANNEL}/{original.result_message_id}" in shown["content"]
     assert post["attachments"][0]["url"].split("?")[0] in shown["content"]  # the video, played inline
     assert "lighthouse in fog" in shown["embeds"][0]["description"]
-    assert buttons(shown) == [f"kb:reroll:{original.id}", f"kb:remix:{original.id}", f"kb:details:{original.id}"]
+    assert buttons(shown) == [f"kb:reroll:{original.id}", f"kb:remix:{original.id}", f"kb:details:{original.id}",
+                              f"kb:continue:{original.id}"]
 
 
 async def test_show_of_anothers_video_is_for_moderators_only(kling_bot: BotHarness,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from tests import postgres
 from tests.admin_cli import settings_env
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import FakeSegmind
@@ -81,7 +82,7 @@ async def test_a_restart_with_unchanged_commands_makes_no_put(
     assert caplog.text.count(f"{UNCHANGED} (guild {GUILD})") == 2
     assert {c["name"] for c in discord_fake.guild_commands[GUILD]} == {"video", "jobs", "show", "quota", "moderation",
                                                                      "help", "Animate with Kling", "settings",
-                                                                     "queue"}
+                                                                     "queue", "storyboard"}
 
 
 async def test_global_commands_are_not_synced_again_either(
@@ -116,12 +117,12 @@ async def test_copies_in_a_former_dev_guild_are_removed_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger=SYNC_LOGGER)
     await harness.start()
-    assert len(discord_fake.guild_commands[GUILD]) == 9
+    assert len(discord_fake.guild_commands[GUILD]) == 10
 
     harness.overrides["dev_guild_id"] = None  # the operator is done testing
     await harness.restart()
     assert {c["name"] for c in discord_fake.commands} == {"video", "jobs", "show", "quota", "moderation", "help",
-                                                      "Animate with Kling", "settings", "queue"}
+                                                      "Animate with Kling", "settings", "queue", "storyboard"}
     assert discord_fake.guild_commands[GUILD] == []  # no longer listed twice in that server
     assert (global_puts(discord_fake), guild_puts(discord_fake)) == (1, 2)
     assert f"removed the commands copied to former DEV_GUILD_ID {GUILD}" in caplog.text
@@ -132,7 +133,7 @@ async def test_copies_in_a_former_dev_guild_are_removed_once(
     harness.overrides["dev_guild_id"] = GUILD  # back to testing: the copies must come back
     await harness.restart()
     assert guild_puts(discord_fake) == 3
-    assert len(discord_fake.guild_commands[GUILD]) == 9
+    assert len(discord_fake.guild_commands[GUILD]) == 10
 
 
 async def test_moving_the_dev_guild_removes_the_copies_from_the_former_one(
@@ -143,7 +144,7 @@ async def test_moving_the_dev_guild_removes_the_copies_from_the_former_one(
     harness.overrides["dev_guild_id"] = OTHER_GUILD
     await harness.restart()
     assert discord_fake.guild_commands[GUILD] == []
-    assert len(discord_fake.guild_commands[OTHER_GUILD]) == 9
+    assert len(discord_fake.guild_commands[OTHER_GUILD]) == 10
     assert (guild_puts(discord_fake, GUILD), guild_puts(discord_fake, OTHER_GUILD)) == (2, 1)
 
     await harness.restart()
@@ -159,7 +160,7 @@ async def test_a_removal_discord_failed_is_tried_again_at_the_next_start(
     harness.overrides["dev_guild_id"] = None
     discord_fake.fail_next("PUT", rf"/guilds/{GUILD}/commands$", 503)
     await harness.restart()
-    assert len(discord_fake.guild_commands[GUILD]) == 9  # still there
+    assert len(discord_fake.guild_commands[GUILD]) == 10  # still there
     assert "will try again at the next start" in caplog.text
 
     await harness.restart()
@@ -193,8 +194,9 @@ async def test_the_command_lines_sync_is_remembered_and_its_clear_forgotten(
     await harness.stop()
 
     # The operator switches provider and registers the new /video by hand before starting the bot.
+    on_postgres = {"database_url": postgres.database_url(tmp_path)} if postgres.e2e_on_postgres() else {}
     settings_env(monkeypatch, tmp_path, tmp_path / "bot.sqlite3", kling_provider="segmind",
-                 segmind_api_key=segmind.api_key, segmind_base_url=segmind.base_url)
+                 segmind_api_key=segmind.api_key, segmind_base_url=segmind.base_url, **on_postgres)
     assert await cli.run(["commands", "sync", "--guild", str(GUILD)]) == 0
     assert guild_puts(discord_fake) == 2
     assert duration_choices(discord_fake.guild_commands[GUILD]) == list(range(3, 16))
@@ -208,7 +210,7 @@ async def test_the_command_lines_sync_is_remembered_and_its_clear_forgotten(
     assert discord_fake.guild_commands[GUILD] == []
     await harness.start()
     assert guild_puts(discord_fake) == 4  # cleared, so the start registers them again
-    assert len(discord_fake.guild_commands[GUILD]) == 9
+    assert len(discord_fake.guild_commands[GUILD]) == 10
     assert "not recorded" not in capsys.readouterr().out
 
 

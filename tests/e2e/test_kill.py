@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import postgres
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import CHANNEL, GUILD, BotHarness
@@ -40,6 +41,10 @@ class BotProcess:
             "DOWNLOAD_ALLOW_NETWORKS": "127.0.0.1/32",  # the fake serves its video over plain http here
             "LOG_LEVEL": "WARNING",
         }
+        # TEST_DATABASE=postgres: the child bot on this test's PostgreSQL database (tests/postgres.py).
+        self.database_url = postgres.database_url(tmp_path) if postgres.e2e_on_postgres() else None
+        if self.database_url:
+            self.env["DATABASE_URL"] = self.database_url
         self.log = tmp_path / "bot.log"
         self.process: asyncio.subprocess.Process | None = None
 
@@ -56,6 +61,9 @@ class BotProcess:
         assert self.process.returncode == -signal.SIGKILL
 
     def status(self) -> str | None:
+        if self.database_url:
+            found = postgres.run_sql_sync(self.database_url, "SELECT status FROM jobs ORDER BY created_at LIMIT 1")
+            return found[0][0] if found else None
         if not self.database.exists():
             return None
         with sqlite3.connect(self.database) as connection:

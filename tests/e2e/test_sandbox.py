@@ -24,7 +24,7 @@ async def test_video_is_generated_and_posted_in_the_channel(sandbox_bot: BotHarn
     assert post["message_reference"]["message_id"] == str(interaction.original_message_id)
     assert "Sandbox" in post["embeds"][0]["footer"]["text"]
     assert {c["custom_id"].split(":")[1] for row in post["components"] for c in row["components"]} == {
-        "reroll", "remix", "details"}
+        "reroll", "remix", "details", "continue"}
     # The status message was edited to its final state with the bot's token.
     await sandbox_bot.running.publisher.wait_for_edits()
     status = interaction.response_message

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bot.core.models import JobStatus
+from tests import postgres
 from tests.conftest import runblob_harness
 from tests.e2e.commands import private_reply
 from tests.e2e.test_kill import BotProcess, bot_process, results, started  # noqa: F401 (fixture)
@@ -28,6 +29,9 @@ async def wait_for_create(runblob: FakeRunblob, timeout: float = 10) -> None:
 
 
 def ledger_kinds(database: Path) -> list[str]:
+    if postgres.e2e_on_postgres():  # the bot's database is this test's PostgreSQL one (tests/postgres.py)
+        return [row[0] for row in postgres.run_sql_sync(postgres.database_url(database.parent),
+                                                        "SELECT kind FROM quota_ledger ORDER BY id")]
     with sqlite3.connect(database) as connection:
         return [row[0] for row in connection.execute("SELECT kind FROM quota_ledger ORDER BY id")]
 

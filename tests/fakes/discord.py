@@ -260,6 +260,33 @@ def _too_long(path: str, limit: int) -> _ApiError:
     return _form_error(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
 
 
+# Discord's limits on the texts of a modal's components (its docs, "Component Reference"): a label's text 45
+# characters and its description 100; a text input's label 45, placeholder 100; a select's placeholder 150 and
+# each option's label and description 100.
+MODAL_TEXT_LIMITS: dict[int, dict[str, int]] = {
+    18: {"label": 45, "description": 100},  # Label
+    4: {"label": 45, "placeholder": 100},  # Text Input
+    3: {"placeholder": 150},  # String Select
+}
+OPTION_TEXT_LIMITS = {"label": 100, "description": 100}
+
+
+def _check_modal_texts(components: list[dict[str, Any]], path: str) -> None:
+    """Refuse a modal whose component texts are over Discord's limits, as Discord does (400, 50035)."""
+    for index, component in enumerate(components):
+        where = f"{path}.{index}"
+        for name, limit in MODAL_TEXT_LIMITS.get(int(component.get("type", 0)), {}).items():
+            if len(component.get(name) or "") > limit:
+                raise _too_long(f"{where}.{name}", limit)
+        for number, option in enumerate(component.get("options") or []):
+            for name, limit in OPTION_TEXT_LIMITS.items():
+                if len(option.get(name) or "") > limit:
+                    raise _too_long(f"{where}.options.{number}.{name}", limit)
+        if isinstance(component.get("component"), dict):  # a Label holds one component
+            _check_modal_texts([component["component"]], f"{where}.component")
+        _check_modal_texts(component.get("components") or [], f"{where}.components")
+
+
 # ==================================================================================================
 # Model
 # ==================================================================================================
@@ -345,6 +372,7 @@ class FakeGuild:
         self.bot_role_id = bot_role_id
         self.bot_permissions = BOT_DEFAULT_PERMISSIONS
         self._filesize_override: int | None = None
+        self.preferred_locale = "en-US"  # the server's language (Server Settings > Community), a Discord locale
 
     @property
     def filesize_limit(self) -> int:
@@ -606,6 +634,8 @@ class FakeDiscord:
         """Installation types the app allows "in the Developer Portal" (0 server, 1 user install; a new
         app allows both): a command that names none gets these as its ``integration_types``."""
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        # Each member's Discord client language, sent as an interaction's `locale` (default en-US).
+        self.user_locales: dict[int, str] = {}
         self.command_permissions: dict[tuple[int, str], list[dict[str, Any]]] = {}
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
 
@@ -808,6 +838,16 @@ class FakeDiscord:
         guild = self.guilds[guild_id]
         guild.premium_tier = premium_tier
         self._dispatch_guild_event(guild_id, "GUILD_UPDATE", self._guild_payload(guild), INTENT_GUILDS)
+
+    def set_guild_locale(self, guild_id: int, locale: str) -> None:
+        """Change a guild's preferred locale (GUILD_UPDATE is dispatched, as Discord does)."""
+        guild = self.guilds[guild_id]
+        guild.preferred_locale = locale
+        self._dispatch_guild_event(guild_id, "GUILD_UPDATE", self._guild_payload(guild), INTENT_GUILDS)
+
+    def set_user_locale(self, user_id: int, locale: str) -> None:
+        """The language of a member's Discord client: their interactions carry it as `locale`."""
+        self.user_locales[user_id] = locale
 
     def add_channel(self, guild_id: int, channel_id: int, name: str = "general") -> None:
         """Add a text channel to a guild (CHANNEL_CREATE is dispatched to connected clients)."""
@@ -1122,7 +1162,7 @@ class FakeDiscord:
             "vanity_url_code": None,
             "premium_tier": guild.premium_tier,
             "premium_subscription_count": _TIER_BOOSTS[guild.premium_tier],
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.preferred_locale,
             "nsfw_level": 0,
             "premium_progress_bar_enabled": False,
             "max_members": 500000,
@@ -2492,7 +2532,7 @@ class FakeDiscord:
             "token": token,
             "version": 1,
             "channel_id": str(channel.id),
-            "locale": "en-US",
+            "locale": self.user_locales.get(user_id, "en-US"),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": limit,
@@ -2505,8 +2545,8 @@ class FakeDiscord:
             payload.update(
                 {
                     "guild_id": str(guild.id),
-                    "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-                    "guild_locale": "en-US",
+                    "guild": {"id": str(guild.id), "locale": guild.preferred_locale, "features": []},
+                    "guild_locale": guild.preferred_locale,
                     "member": member_obj,
                     "app_permissions": str(guild.bot_channel_permissions(channel)),
                     "authorizing_integration_owners": (
@@ -2849,6 +2889,7 @@ class FakeDiscord:
                 raise _too_long("data.title", 45)
             if not 1 <= len(data.get("components") or []) <= 5:
                 raise _form_error("data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
+            _check_modal_texts(data["components"], "data.components")
             interaction.modal = copy.deepcopy(data)
         interaction.response = payload
         interaction.response_latency = arrived - interaction.dispatched_at

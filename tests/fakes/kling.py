@@ -23,6 +23,11 @@ from aiohttp import web
 from tests.fakes.provider_base import FakeJob, FakeProviderServer, json_response
 
 KINDS = ("text2video", "image2video")
+CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
+CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+SOUND_MODELS = frozenset({"kling-v2-6", "kling-v3"})  # `sound`: "only V2.6+ models"
+MULTI_SHOT_MODELS = frozenset({"kling-v3"})  # multi-shot came with v3
+MAX_SHOTS = 6
 ACTIVE = ("submitted", "processing")
 FINAL = ("succeed", "failed")
 
@@ -38,6 +43,7 @@ class KlingTaskServer(FakeProviderServer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kinds: dict[str, str] = {}
+        self.unit_deduction = "1"  # what a finished task reports in `final_unit_deduction` (None: not reported)
 
     def add_routes(self, app: web.Application) -> None:
         for kind in KINDS:
@@ -95,6 +101,8 @@ class KlingTaskServer(FakeProviderServer):
             data["task_result"] = {"videos": [
                 {"id": f"v{job.id}", "url": self.video_url(job.id), "duration": job.payload.get("duration", "5")}
             ]}
+            if self.unit_deduction is not None:
+                data["final_unit_deduction"] = self.unit_deduction  # units of the resource packs, a string
         return data
 
     def success(self, data: dict[str, Any]) -> web.Response:
@@ -163,7 +171,11 @@ class KlingTaskServer(FakeProviderServer):
         if body.get("model_name", "kling-v1") not in self.model_names:  # Kling defaults to kling-v1
             return f"model_name is invalid: {body.get('model_name')}"
         prompt = body.get("prompt")
-        if kind == "text2video" and (not isinstance(prompt, str) or not prompt.strip()):
+        multi_shot = body.get("multi_shot", False)
+        if not isinstance(multi_shot, bool):
+            return "multi_shot is invalid"
+        # With multi_shot Kling ignores `prompt`: the shots are required instead.
+        if kind == "text2video" and not multi_shot and (not isinstance(prompt, str) or not prompt.strip()):
             return "prompt is required"
         if isinstance(prompt, str) and len(prompt) > 2500:
             return "prompt cannot exceed 2500 characters"
@@ -177,10 +189,68 @@ class KlingTaskServer(FakeProviderServer):
             return f"aspect_ratio is invalid: {body['aspect_ratio']}"
         if "sound" in body and body["sound"] not in ("on", "off"):
             return f"sound is invalid: {body['sound']}"
+        if body.get("sound") == "on" and body.get("model_name", "kling-v1") not in SOUND_MODELS:
+            return f"sound is not supported by {body.get('model_name', 'kling-v1')}"
+        problem = _camera_problem(body) or _multi_shot_problem(body, multi_shot)
+        if problem:
+            return problem
         external = body.get("external_task_id")
         if external is not None and any(j.payload.get("external_task_id") == external for j in self.jobs.values()):
             return "external_task_id already exists"
         return None
+
+
+def _camera_problem(body: dict[str, Any]) -> str | None:
+    """Kling's `camera_control`: a type; for `simple` a `config` of the six axes, exactly one of them non-zero,
+    in [-10, 10]; the combined types take no config. It cannot be used with `image_tail`."""
+    camera = body.get("camera_control")
+    if camera is None:
+        return None
+    if not isinstance(camera, dict) or camera.get("type") not in CAMERA_TYPES:
+        return "camera_control.type is invalid"
+    if body.get("image_tail"):
+        return "image_tail and camera_control cannot be used at the same time"
+    config = camera.get("config")
+    if camera["type"] != "simple":
+        return "camera_control.config is only for type simple" if config is not None else None
+    if not isinstance(config, dict) or set(config) - set(CAMERA_AXES):
+        return "camera_control.config is required for type simple"
+    values = list(config.values())
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and -10 <= v <= 10 for v in values):
+        return "camera_control.config values must be within [-10, 10]"
+    if sum(1 for v in values if v != 0) != 1:
+        return "camera_control.config must set exactly one field that is not 0"
+    return None
+
+
+def _multi_shot_problem(body: dict[str, Any], multi_shot: bool) -> str | None:
+    """`multi_shot`: `shot_type` customize (the caller's shots in `multi_prompt`, 1 to 6 of them, their
+    durations adding up to `duration`) or intelligence (Kling cuts the prompt itself)."""
+    if not multi_shot:
+        return None
+    if body.get("model_name", "kling-v1") not in MULTI_SHOT_MODELS:
+        return f"multi_shot is not supported by {body.get('model_name', 'kling-v1')}"
+    shot_type = body.get("shot_type")
+    if shot_type not in ("customize", "intelligence"):
+        return "shot_type is required when multi_shot is true"
+    if shot_type == "intelligence":
+        return None
+    shots = body.get("multi_prompt")
+    if not isinstance(shots, list) or not 1 <= len(shots) <= MAX_SHOTS:
+        return f"multi_prompt must hold 1 to {MAX_SHOTS} shots"
+    total = 0
+    for position, shot in enumerate(shots, start=1):
+        if not isinstance(shot, dict) or shot.get("index") != position:
+            return f"multi_prompt[{position - 1}].index is invalid"
+        if not isinstance(shot.get("prompt"), str) or not shot["prompt"].strip():
+            return f"multi_prompt[{position - 1}].prompt is required"
+        seconds = shot.get("duration")
+        if not isinstance(seconds, str) or not seconds.isdigit() or int(seconds) < 1:
+            return f"multi_prompt[{position - 1}].duration is invalid"
+        total += int(seconds)
+    if str(total) != body.get("duration", "5"):
+        return "the durations of multi_prompt must add up to duration"
+    return None
 
 
 class FakeKling(KlingTaskServer):
@@ -195,6 +265,33 @@ class FakeKling(KlingTaskServer):
         self.concurrency_limit: int | None = None
         self.clock: Callable[[], float] = time.time  # the server's idea of now, for token checks
         self.tokens_seen: list[str] = []
+        # The account's resource packs, as `GET /account/costs` lists them (Kling's "Account Information Inquiry").
+        self.resource_packs: list[dict[str, Any]] = [resource_pack("video pack", total=1000, remaining=800)]
+
+    def add_routes(self, app: web.Application) -> None:
+        super().add_routes(app)
+        app.router.add_get("/account/costs", self._account_costs)
+
+    @property
+    def balance_calls(self) -> int:
+        return self.count("GET", "/account/costs")
+
+    async def _account_costs(self, request: web.Request) -> web.Response:
+        """`start_time` and `end_time` (ms) are required; packs bought in between are listed."""
+        await self.record(request)
+        refused = self.authorize(request)
+        if refused is not None:
+            return refused
+        injected = await self.injected("balance")
+        if injected is not None:
+            return injected
+        try:
+            start, end = int(request.query["start_time"]), int(request.query["end_time"])
+        except (KeyError, ValueError):
+            return self.error(400, 1201, "start_time and end_time are required")
+        packs = [pack for pack in self.resource_packs if start <= pack["purchase_time"] <= end]
+        return json_response({"code": 0, "message": "SUCCEED", "request_id": str(uuid.uuid4()),
+                              "data": {"code": 0, "msg": "success", "resource_pack_subscribe_infos": packs}})
 
     def error(self, status: int, code: int, message: str) -> web.Response:
         return json_response({"code": code, "message": message, "request_id": str(uuid.uuid4())}, status)
@@ -242,3 +339,12 @@ class FakeKling(KlingTaskServer):
 
 def _unb64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def resource_pack(name: str, *, total: float, remaining: float, status: str = "online",
+                  bought_days_ago: float = 10) -> dict[str, Any]:
+    """One entry of `resource_pack_subscribe_infos`, with Kling's fields (times in ms)."""
+    bought = int((time.time() - bought_days_ago * 86400) * 1000)
+    return {"resource_pack_name": name, "resource_pack_id": uuid.uuid4().hex, "resource_pack_type": "decreasing_total",
+            "total_quantity": total, "remaining_quantity": remaining, "purchase_time": bought,
+            "effective_time": bought, "invalid_time": bought + 365 * 86400 * 1000, "status": status}

@@ -65,7 +65,7 @@ class FakeProviderServer:
         self.auto_complete_after = auto_complete_after  # seconds from create to completed; None: manual
         self.create_delay = 0.0  # seconds a create takes before it succeeds (a loaded provider)
         self.callbacks_sent: list[tuple[str, dict[str, Any], int]] = []
-        self._errors: dict[str, list[InjectedError]] = {"submit": [], "status": []}
+        self._errors: dict[str, list[InjectedError]] = {"submit": [], "status": [], "balance": []}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -98,7 +98,7 @@ class FakeProviderServer:
     # -- what tests use ------------------------------------------------------------------------------
     def fail_next(self, kind: str, status: int, body: Any, *, times: int = 1, headers: dict[str, str] | None = None,
                   delay: float = 0.0) -> None:
-        """Make the next `times` calls of `kind` ("submit" or "status") answer with this error."""
+        """Make the next `times` calls of `kind` ("submit", "status" or "balance") answer with this error."""
         self._errors[kind].extend(InjectedError(status, body, headers or {}, delay) for _ in range(times))
 
     def count(self, method: str, path_prefix: str) -> int:

@@ -144,4 +144,8 @@ def _validate(run_input: Any) -> str | None:
     urls = run_input.get("image_urls")
     if urls is not None and (not isinstance(urls, list) or not all(isinstance(u, str) for u in urls)):
         return "input.image_urls: must be an array of strings"
+    # "Frame images": a first frame and, optionally, a last one. The schema gives no maximum; a third frame has
+    # no place in a clip that has a first and a last, so the fake refuses it.
+    if urls is not None and len(urls) > 2:
+        return "input.image_urls: at most 2 frame images (the first and the last frame)"
     return None

@@ -171,4 +171,28 @@ def _validate(body: Any, *, image: bool) -> str | None:
         return "aspect_ratio: value is not a valid enumeration member; permitted: '16:9', '9:16', '1:1'"
     if "generate_audio" in body and not isinstance(body["generate_audio"], bool):
         return "generate_audio: value could not be parsed to a boolean"
+    if "end_image_url" in body and not isinstance(body["end_image_url"], str):
+        return "end_image_url: str type expected"
+    return _multi_prompt_problem(body)
+
+
+def _multi_prompt_problem(body: dict[str, Any]) -> str | None:
+    """`multi_prompt`: objects with a `prompt` and a `duration` (a string, like the top-level one). segmind's
+    page gives no limits; the model's (Kling O3) are used: 1 to 6 shots adding up to `duration`."""
+    shots = body.get("multi_prompt")
+    if shots is None:
+        return None
+    if body.get("shot_type", "customize") not in ("customize", "intelligence"):
+        return "shot_type: value is not a valid enumeration member; permitted: 'customize', 'intelligence'"
+    if not isinstance(shots, list) or not 1 <= len(shots) <= 6:
+        return "multi_prompt: ensure this value has between 1 and 6 items"
+    total = 0
+    for index, shot in enumerate(shots):
+        if not isinstance(shot, dict) or not isinstance(shot.get("prompt"), str) or not shot["prompt"].strip():
+            return f"multi_prompt.{index}.prompt: field required"
+        if not isinstance(shot.get("duration"), str) or not shot["duration"].isdigit():
+            return f"multi_prompt.{index}.duration: str type expected"
+        total += int(shot["duration"])
+    if str(total) != body.get("duration", "5"):
+        return "multi_prompt: the shot durations must add up to duration"
     return None

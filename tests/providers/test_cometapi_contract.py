@@ -45,7 +45,7 @@ async def test_text_request_body_and_headers(provider: CometapiProvider, fake: F
 
 
 async def test_image_request_with_tail_and_callback(provider: CometapiProvider, fake: FakeCometapi) -> None:
-    request = video_request(image_urls=(IMAGE, "https://cdn.example/last.png"), negative_prompt="blur")
+    request = video_request(image_urls=(IMAGE,), end_image_url="https://cdn.example/last.png", negative_prompt="blur")
     result = await provider.submit(request, callback_url="https://bot.example/callbacks/cometapi/j/t")
 
     sent = fake.requests[-1]
@@ -233,7 +233,8 @@ async def test_echoed_key_is_masked(provider: CometapiProvider, fake: FakeCometa
 
 def test_capabilities(provider: CometapiProvider) -> None:
     assert CAPABILITIES.push and CAPABILITIES.durations == (5, 10) and CAPABILITIES.modes == ("std", "pro")
-    assert CAPABILITIES.max_images == 2 and CAPABILITIES.negative_prompt and CAPABILITIES.audio
+    assert CAPABILITIES.max_images == 1 and CAPABILITIES.end_image and CAPABILITIES.negative_prompt
+    assert CAPABILITIES.audio
     assert KEY not in provider.rate_key
     assert provider.expected_seconds(video_request(duration=5)) < provider.expected_seconds(
         video_request(duration=10, mode="pro")

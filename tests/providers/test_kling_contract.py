@@ -309,6 +309,6 @@ async def test_echoed_credentials_are_masked(provider: KlingProvider, fake: Fake
 
 def test_capabilities(provider: KlingProvider) -> None:
     assert CAPABILITIES.push and CAPABILITIES.durations == tuple(range(3, 16))
-    assert CAPABILITIES.modes == ("std", "pro") and CAPABILITIES.max_images == 2
+    assert CAPABILITIES.modes == ("std", "pro") and CAPABILITIES.max_images == 1 and CAPABILITIES.end_image
     assert ACCESS not in provider.rate_key and SECRET not in provider.rate_key
     assert provider.expected_seconds(video_request(duration=3)) < provider.expected_seconds(video_request(duration=15))

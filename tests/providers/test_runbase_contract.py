@@ -51,7 +51,7 @@ async def test_text_request_body_and_headers(
 
 
 async def test_image_request_sends_frame_images(provider: RunbaseProvider, fake: FakeRunbase) -> None:
-    await submit(provider, image_urls=("https://cdn.example/a.png", "https://cdn.example/b.png"))
+    await submit(provider, image_urls=("https://cdn.example/a.png",), end_image_url="https://cdn.example/b.png")
     assert fake.requests[-1].body["input"]["image_urls"] == ["https://cdn.example/a.png", "https://cdn.example/b.png"]
 
 
@@ -216,7 +216,7 @@ def test_no_webhooks(provider: RunbaseProvider) -> None:
 
 def test_capabilities(provider: RunbaseProvider) -> None:
     assert not CAPABILITIES.push and CAPABILITIES.durations == (5, 10, 15)
-    assert CAPABILITIES.modes == ("std", "pro", "4k") and CAPABILITIES.max_images == 2
+    assert CAPABILITIES.modes == ("std", "pro", "4k") and CAPABILITIES.max_images == 1 and CAPABILITIES.end_image
     assert CAPABILITIES.rate_limit.includes_submit
     assert (CAPABILITIES.rate_limit.calls, CAPABILITIES.rate_limit.per_seconds) == (20, 10)
     assert KEY not in provider.rate_key

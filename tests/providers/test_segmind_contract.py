@@ -58,7 +58,7 @@ async def test_image_request_uses_image_route(provider: SegmindProvider, fake: F
                                       "image_url": "https://cdn.example/first.png", "duration": "5", "mode": "std",
                                       "generate_audio": False}
 
-    await submit(provider, image_urls=("https://cdn.example/first.png", "https://cdn.example/last.png"))
+    await submit(provider, image_urls=("https://cdn.example/first.png",), end_image_url="https://cdn.example/last.png")
     assert fake.requests[-1].body["end_image_url"] == "https://cdn.example/last.png"
     assert fake.submit_calls == 2
 
@@ -269,7 +269,8 @@ def test_no_webhooks(provider: SegmindProvider) -> None:
 def test_capabilities(provider: SegmindProvider) -> None:
     assert not CAPABILITIES.push
     assert CAPABILITIES.durations == tuple(range(3, 16))
-    assert CAPABILITIES.max_images == 2 and CAPABILITIES.negative_prompt and CAPABILITIES.audio
+    assert CAPABILITIES.max_images == 1 and CAPABILITIES.end_image and CAPABILITIES.negative_prompt
+    assert CAPABILITIES.audio
     assert (CAPABILITIES.rate_limit.calls, CAPABILITIES.rate_limit.per_seconds) == (50, 60)
     assert KEY not in provider.rate_key
     assert provider.expected_seconds(video_request(duration=3)) < provider.expected_seconds(video_request(duration=15))

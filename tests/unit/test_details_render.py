@@ -14,6 +14,7 @@ from bot.core.ports.repositories import JobEvent
 from bot.discord_adapter import render
 from bot.discord_adapter.bot_permissions import missing_permissions
 from bot.discord_adapter.text import EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
+from bot.i18n import Lang
 
 AT = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 ALL_OPTIONS = Capabilities(durations=(5, 10), modes=("std", "pro"), push=True, rate_limit=RateLimit(60, 60),
@@ -40,6 +41,18 @@ def test_the_line_has_exactly_the_options_the_provider_offers() -> None:
     assert render.video_line(full, ONE_MODE) == "/video prompt:a fox in snow duration:10 aspect:1:1"
     silent = job("a fox", request_audio=False)
     assert render.video_line(silent, ALL_OPTIONS).endswith(" mode:pro audio:False")  # not the member's default
+
+
+def test_the_line_names_the_command_and_options_as_the_readers_discord_shows_them() -> None:
+    german = Lang("de")
+    line = render.video_line(job("a fox", "blur"), ALL_OPTIONS, german)
+    def name(option: str) -> str:
+        return german.t(f"cmd.video.option.{option}.name")
+
+    assert line == (f"/{german.t('cmd.video.name')} {name('prompt')}:a fox {name('duration')}:10 {name('aspect')}:1:1 "
+                    f"{name('mode')}:pro {name('negative_prompt')}:blur {name('audio')}:True")
+    assert " dauer:10 format:1:1 " in line  # the shipped German names, not the English ones
+    assert german.t("details.line_intro") in render.details_message(details(job("a fox")), ALL_OPTIONS, german).content
 
 
 def test_a_prompt_holding_a_code_fence_is_still_shown_verbatim() -> None:

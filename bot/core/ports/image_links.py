@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.core.errors import InvalidRequest
+from bot.core.messages import Message, english_names
 
-IMAGE_GONE = ("The original image is no longer available on Discord. "
-              "Start a new /video with the image attached.")
-IMAGE_NOT_REFRESHED = ("Discord did not renew the link to the original image just now. Nothing was charged; "
-                       "please try again in a minute.")
+IMAGE_GONE_MESSAGE = Message("error.image_gone")
+IMAGE_NOT_REFRESHED = Message("error.image_not_refreshed")
+__getattr__ = english_names(__name__, {"IMAGE_GONE": IMAGE_GONE_MESSAGE})
 
 
 class ImageUnavailable(InvalidRequest):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
 from bot.core.models import VideoRequest
@@ -75,6 +76,26 @@ class RateLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraSupport:
+    """Camera moves a provider takes: names from bot/core/camera.py, and the strength range of a simple move."""
+
+    moves: tuple[str, ...]
+    strengths: tuple[int, int] = (1, 10)
+    default_strength: int = 5
+    with_end_image: bool = False  # Kling: `image_tail` and `camera_control` cannot be used together
+
+
+@dataclass(frozen=True, slots=True)
+class StoryboardSupport:
+    """A multi-shot video in one generation: at most `max_shots` shots of at least `min_shot_seconds` each,
+    adding up to one of `totals` seconds."""
+
+    max_shots: int
+    min_shot_seconds: int
+    totals: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What an adapter supports; `/video`'s options and validation come from this."""
 
@@ -89,6 +110,10 @@ class Capabilities:
     negative_prompt: bool = False
     audio: bool = False
     mode_labels: dict[str, str] = field(default_factory=dict)
+    end_image: bool = False  # a last frame, apart from the start image
+    end_image_alone: bool = False  # the last frame may come without a start image (Kling's image2video)
+    camera: CameraSupport | None = None
+    storyboard: StoryboardSupport | None = None
 
     @property
     def image_input(self) -> bool:
@@ -104,9 +129,34 @@ class KeyCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedCost:
+    """What the provider says a job cost: money in the account's currency (runblob's `price`), or, with
+    `units`, units of the provider's own (Kling's `final_unit_deduction`: resource-pack units, not money)."""
+
+    amount: Decimal
+    units: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """What is left on the provider account, in money or (with `units`) in the provider's own units."""
+
+    amount: Decimal
+    units: bool = False
+
+
+class BalanceReader(Protocol):
+    """An adapter that can read its account's balance (Kling: `GET /account/costs`). Optional: adapters without
+    one simply have no `balance` method (bot/core/spend.py `balance_reader`)."""
+
+    async def balance(self) -> AccountBalance: ...
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitResult:
     provider_job_id: str
     state: ProviderState = ProviderState.PENDING
+    reported_cost: ReportedCost | None = None  # when the create answer says what the job costs
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +168,7 @@ class ProviderUpdate:
     video_url: str | None = None
     error_kind: ErrorKind | None = None
     error_detail: str | None = None
+    reported_cost: ReportedCost | None = None  # when the provider says what the job cost
 
 
 class Provider(Protocol):

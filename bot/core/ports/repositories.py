@@ -13,6 +13,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from bot.core.models import Job, JobStatus
@@ -118,13 +119,78 @@ class Charge(Protocol):
         ...
 
 
+class SpendCharge(Protocol):
+    """A job's estimated money cost, recorded and checked against SPEND_LIMIT_PER_DAY inside the transaction
+    that inserts the job (bot/core/spend.py)."""
+
+    @property
+    def estimate(self) -> Decimal | None:
+        """The job's estimated cost from PROVIDER_PRICES (None: no price for its mode)."""
+        ...
+
+    @property
+    def day(self) -> str:
+        """The UTC day (ISO date) the job's spend counts in."""
+        ...
+
+    def check(self, spent: Decimal) -> None:
+        """Given what the day's other jobs spent (reported costs where known, else estimates; failed jobs not
+        counted), raise a UserFacingError when this job does not fit in the daily limit: the insert then rolls
+        back, nothing charged."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpend:
+    user_id: int
+    amount: Decimal
+    jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpendTotals:
+    """Money spent by the jobs of some days (failed jobs not counted): reported by the provider where it said,
+    else estimated from PROVIDER_PRICES."""
+
+    amount: Decimal = Decimal(0)
+    reported: Decimal = Decimal(0)  # the part the provider reported
+    jobs: int = 0
+    unpriced_jobs: int = 0  # jobs with neither a reported cost in money nor an estimate
+    units: Decimal = Decimal(0)  # units reported by a provider that counts in units, not converted to money
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBalance:
+    """The last balance a provider reported."""
+
+    provider: str
+    amount: Decimal
+    units: bool
+    at: datetime
+
+
 # -- repositories ----------------------------------------------------------------------------------------
+class SpendRepository(Protocol):
+    """What jobs cost in money (storage/spend.py), and the provider's last reported balance."""
+
+    async def totals(self, first_day: str, end_day: str, guild_id: int | None) -> SpendTotals:
+        """Spend of the days from `first_day` up to (not including) `end_day`; one server's, or all (None)."""
+        ...
+
+    async def top_members(self, first_day: str, end_day: str, guild_id: int, limit: int) -> list[MemberSpend]:
+        ...
+
+    async def latest_balance(self) -> StoredBalance | None: ...
+
+    async def save_balance(self, balance: StoredBalance) -> None: ...
+
+
 class JobRepository(Protocol):
     """Jobs and their event log. Status changes are conditional on the expected current status, so two
     paths racing to move one job (a callback and a poll, say) cannot both win."""
 
-    async def insert(self, job: Job, charge: Charge | None = None) -> None:
-        """Insert a job and its first event, with its charge when given (all or nothing)."""
+    async def insert(self, job: Job, charge: Charge | None = None, spend: SpendCharge | None = None) -> None:
+        """Insert a job and its first event, with its charge and its spend when given (all or nothing)."""
         ...
 
     async def get(self, job_id: str) -> Job | None: ...
