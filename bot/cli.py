@@ -72,7 +72,8 @@ def video_url(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="The Kling video bot. Without a command it runs the bot; the commands below are "
-        "the operator's tools and work on the database at DATABASE_PATH, also while the bot runs.",
+        "the operator's tools and work on the bot's database (DATABASE_URL, else DATABASE_PATH), also while the bot "
+        "runs.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -10,20 +10,6 @@ from contextlib import asynccontextmanager
 from bot.admin.output import AdminError
 from bot.config import Settings
 from storage.backends import Stores, open_stores
-from storage.database import Database
-
-
-@asynccontextmanager
-async def existing_database(settings: Settings) -> AsyncIterator[Database]:
-    path = settings.database_path
-    if not path.is_file():
-        raise AdminError(f"there is no database at {path} (DATABASE_PATH): point DATABASE_PATH at the bot's "
-                         "database, or start the bot once to create it")
-    database = await Database.open(path)  # DatabaseUnavailable: the command line prints it, exit 1
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @asynccontextmanager

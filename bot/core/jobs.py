@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.clock import Clock
@@ -204,8 +203,3 @@ class JobIntake:
             camera_strength=camera.strength if camera is not None else None, shots=shots,
         )
 
-
-def listing(values: Iterable[object]) -> str:
-    """"5, 10 or 15": choices in a sentence a member reads."""
-    items = [str(v) for v in values]
-    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else "".join(items)
