@@ -656,3 +656,151 @@ async def test_rest_rules_without_discord_py(fake: FakeDiscord) -> None:
     status, _, body = await raw(fake, "GET", f"/channels/{CHANNEL}")
     assert status == 200 and body["name"] == "general"
     assert DEFAULT_MEMBER_PERMISSIONS & MANAGE_GUILD == 0
+
+
+# --------------------------------------------------------------------------- sharding, over raw websockets
+INTENTS_GUILDS_AND_DMS = (1 << 0) | (1 << 12)
+
+
+class RawShard:
+    """A gateway client speaking the protocol by hand (aiohttp): IDENTIFY with a ``shard``, then every
+    dispatch it receives, in order."""
+
+    def __init__(self, fake: FakeDiscord, shard: Any) -> None:
+        self.fake = fake
+        self.shard = shard
+        self.dispatches: list[tuple[str, Any]] = []
+        self.close_code: int | None = None
+        self._arrived = asyncio.Event()
+
+    async def __aenter__(self) -> RawShard:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self.ws = await self._session.ws_connect(self.fake.gateway_url)
+        hello = await self.ws.receive_json(timeout=5)
+        assert hello["op"] == 10
+        identify: dict[str, Any] = {"token": TOKEN, "intents": INTENTS_GUILDS_AND_DMS, "properties": {}}
+        if self.shard is not None:
+            identify["shard"] = self.shard
+        await self.ws.send_json({"op": 2, "d": identify})
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+        await asyncio.wait({self._reader}, timeout=5)
+        await self._session.close()
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                payload = msg.json()
+                if payload["op"] == 0:
+                    self.dispatches.append((payload["t"], payload["d"]))
+                    self._arrived.set()
+        self.close_code = self.ws.close_code
+        self._arrived.set()
+
+    async def closed(self) -> int | None:
+        await asyncio.wait_for(asyncio.shield(self._reader), 5)
+        return self.close_code
+
+    async def event(self, name: str, check: Any = lambda d: True) -> Any:
+        """The first dispatch ``name`` (received or still to come) whose ``d`` passes ``check``."""
+        async with asyncio.timeout(5):
+            while True:
+                for event, data in self.dispatches:
+                    if event == name and check(data):
+                        return data
+                if self._reader.done():
+                    raise AssertionError(f"closed ({self.close_code}) before {name}")
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def guild_ids_seen(self) -> set[int]:
+        """Every guild a dispatch so far was about."""
+        seen = set()
+        for event, data in self.dispatches:
+            if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+                seen.add(int(data["id"]))
+            elif isinstance(data, dict) and data.get("guild_id"):
+                seen.add(int(data["guild_id"]))
+        return seen
+
+
+async def test_each_shard_gets_only_its_guilds_and_their_events(fake: FakeDiscord) -> None:
+    other = fake.add_guild_on_shard(1, 2, name="Shard One").id
+    fake.add_channel(other, 2100, "general")
+    fake.add_member(other, USER, "alice")
+    assert (fake.shard_of(GUILD, 2), fake.shard_of(other, 2)) == (0, 1)
+
+    async with RawShard(fake, [0, 2]) as zero, RawShard(fake, [1, 2]) as one:
+        ready_zero, ready_one = await zero.event("READY"), await one.event("READY")
+        assert ready_zero["shard"] == [0, 2] and [g["id"] for g in ready_zero["guilds"]] == [str(GUILD)]
+        assert ready_one["shard"] == [1, 2] and [g["id"] for g in ready_one["guilds"]] == [str(other)]
+        await zero.event("GUILD_CREATE", lambda d: d["id"] == str(GUILD))
+        await one.event("GUILD_CREATE", lambda d: d["id"] == str(other))
+        assert fake.identified_shards == [(0, 2), (1, 2)]
+
+        # Guild events and interactions go to the guild's shard only; each connection's dispatches are in
+        # order, so the other shard's event arriving later shows this one was not sent there.
+        fake.add_channel(GUILD, 2002, "news")
+        fake.set_guild_locale(other, "de")
+        for_zero = await fake.send_slash_command(guild_id=GUILD, channel_id=CHANNEL, user_id=USER, name="ping")
+        for_one = await fake.send_slash_command(guild_id=other, channel_id=2100, user_id=USER, name="ping")
+        await zero.event("CHANNEL_CREATE", lambda d: d["id"] == "2002")
+        await one.event("GUILD_UPDATE", lambda d: d["preferred_locale"] == "de")
+        await zero.event("INTERACTION_CREATE", lambda d: d["id"] == str(for_zero.id))
+        await one.event("INTERACTION_CREATE", lambda d: d["id"] == str(for_one.id))
+        assert (for_zero.shard, for_one.shard) == ((0, 2), (1, 2))
+        # A DM interaction goes to shard 0, sent after one's interaction so that its absence there shows.
+        in_dm = await fake.send_slash_command(guild_id=None, channel_id=0, user_id=USER, name="ping")
+        await zero.event("INTERACTION_CREATE", lambda d: d["id"] == str(in_dm.id))
+        sentinel = await fake.send_slash_command(guild_id=other, channel_id=2100, user_id=USER, name="ping")
+        await one.event("INTERACTION_CREATE", lambda d: d["id"] == str(sentinel.id))
+        assert zero.guild_ids_seen() == {GUILD} and one.guild_ids_seen() == {other}
+        assert str(in_dm.id) not in {d["id"] for e, d in one.dispatches if e == "INTERACTION_CREATE"}
+        assert fake.undelivered == []
+
+        # Shard 0 goes away (closing with 1000 ends its session): its guild's events reach no one.
+        await zero.ws.close(code=1000)
+        await fake._wait_until(lambda: fake._sessions_for(GUILD) == [], 5, "shard 0's session to end")
+        lost = await fake.send_slash_command(guild_id=GUILD, channel_id=CHANNEL, user_id=USER, name="ping")
+        fake.add_channel(GUILD, 2003, "later")
+        after = await fake.send_slash_command(guild_id=other, channel_id=2100, user_id=USER, name="ping")
+        await one.event("INTERACTION_CREATE", lambda d: d["id"] == str(after.id))
+        assert lost.shard is None and not lost.acknowledged
+        assert fake.undelivered == [("INTERACTION_CREATE", GUILD), ("CHANNEL_CREATE", GUILD)]
+        assert one.guild_ids_seen() == {other}
+
+
+async def test_an_unsharded_client_still_gets_every_guild(fake: FakeDiscord) -> None:
+    other = fake.add_guild_on_shard(1, 2).id
+    async with RawShard(fake, None) as whole:
+        ready = await whole.event("READY")
+        assert "shard" not in ready and {g["id"] for g in ready["guilds"]} == {str(GUILD), str(other)}
+        fake.add_channel(other, 2100, "general")
+        await whole.event("CHANNEL_CREATE", lambda d: d["id"] == "2100")
+    assert fake.identified_shards == [None]
+
+
+@pytest.mark.parametrize("shard", [[2, 2], [0, 0], [-1, 2], [1], "0,2"])
+async def test_an_invalid_shard_is_closed_with_4010(fake: FakeDiscord, shard: Any) -> None:
+    async with RawShard(fake, shard) as client:
+        assert await client.closed() == 4010
+    assert fake.identified_shards == []
+
+
+async def test_too_few_shards_is_closed_with_4011(fake: FakeDiscord) -> None:
+    fake.required_shards = 2
+    async with RawShard(fake, None) as unsharded, RawShard(fake, [0, 1]) as single:
+        assert await unsharded.closed() == 4011
+        assert await single.closed() == 4011
+    async with RawShard(fake, [1, 2]) as enough:
+        assert (await enough.event("READY"))["shard"] == [1, 2]
+
+
+async def test_gateway_bot_reports_shards_and_identify_concurrency(fake: FakeDiscord) -> None:
+    fake.recommended_shards, fake.max_concurrency = 3, 16
+    status, _, body = await raw(fake, "GET", "/gateway/bot")
+    assert status == 200 and body["url"] == fake.gateway_url and body["shards"] == 3
+    assert body["session_start_limit"]["max_concurrency"] == 16

@@ -12,7 +12,9 @@ rules of the real service that a bot has to live by and answers with Discord's o
   editing someone else's message (50005), DMs to users who closed them (50007);
 * ``nonce`` + ``enforce_nonce`` idempotency of channel messages (same message returned for 5 min);
 * gateway: HELLO, heartbeats, IDENTIFY (READY + GUILD_CREATE), RESUME with replay of missed events,
-  INVALID_SESSION, close codes 4001/4002/4003/4004/4005/4014, member chunk requests.
+  INVALID_SESSION, close codes 4001/4002/4003/4004/4005/4010/4011/4014, member chunk requests;
+* sharding: IDENTIFY with ``shard: [shard_id, shard_count]``, guild events routed by
+  ``(guild_id >> 22) % shard_count``, DMs to shard 0, ``GET /gateway/bot`` with ``shards`` and ``max_concurrency``.
 
 Typical use::
 
@@ -66,6 +68,13 @@ Behaviour worth knowing when writing tests:
   through their own install, refused unless the command allows user installs.
 * Bugs of the fake itself are answered with 400 (not 500, which discord.py would retry for ~25 s)
   and collected in ``internal_errors``.
+* Shards: a session that IDENTIFIED with ``shard: [id, count]`` gets READY (with ``shard``) and the guilds, guild
+  events and interactions of its shard only, and DMs when it is shard 0. An event whose shard no live session
+  runs is delivered nowhere and recorded in ``undelivered`` (an interaction then never gets an answer).
+  ``add_guild_on_shard``/``guild_id_on_shard`` make guilds of a given shard. An invalid ``shard`` closes with
+  4010, fewer than ``required_shards`` shards (unsharded counts as one) with 4011; ``recommended_shards`` and
+  ``max_concurrency`` are what ``GET /gateway/bot`` answers. ``identified_shards`` logs each IDENTIFY's shard.
+  A client closing with 1000 or 1001 ends its session (it cannot be resumed), as on Discord.
 * discord.py sleeps 5 s before every re-IDENTIFY (``Client.before_identify_hook``); tests that
   invalidate sessions should override that hook.
 """
@@ -470,6 +479,9 @@ class FakeInteraction:
         """Every error the fake answered to callback/webhook requests of this interaction."""
         self.modal: dict[str, Any] | None = None
         """The modal shown by a type 9 response (its ``data``)."""
+        self.shard: tuple[int, int] | None = None
+        """``[shard_id, shard_count]`` of the session it was dispatched to (None: unsharded, or delivered nowhere,
+        then it is in ``FakeDiscord.undelivered``)."""
         self._responded = asyncio.Event()
 
     @property
@@ -665,12 +677,22 @@ class FakeDiscord:
         self._faults: list[_Fault] = []
 
         self._sessions: dict[str, _Session] = {}
-        self._latest_session: _Session | None = None
         self._conns: set[_GatewayConnection] = set()
         self._ready = asyncio.Event()
         self._refuse_until = 0.0
         self.gateway_identifies = 0
         self.gateway_resumes = 0
+        self.identified_shards: list[tuple[int, int] | None] = []
+        """The ``shard`` of every accepted IDENTIFY, in order (``None``: an unsharded client)."""
+        self.recommended_shards = 1
+        """The ``shards`` that ``GET /gateway/bot`` recommends."""
+        self.required_shards = 1
+        """The fewest shards an IDENTIFY may use; fewer closes with 4011 (Sharding required)."""
+        self.max_concurrency = 1
+        """``session_start_limit.max_concurrency`` of ``GET /gateway/bot``: identify buckets."""
+        self.undelivered: list[tuple[str, int | None]] = []
+        """(event, guild id) of every dispatch no connected shard was there to receive: with clients identified,
+        none of them covers that guild's shard (or shard 0 for DMs), as Discord then delivers it nowhere."""
 
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -823,13 +845,19 @@ class FakeDiscord:
         )
         guild.members[self.bot_user_id] = FakeMember(self.bot_user_id, 0, [guild.bot_role_id])
         self.guilds[guild_id] = guild
-        for session in self._live_sessions():
-            if self._session_has_guild(session, guild_id):
-                payload = self._guild_create_payload(guild)
-                if joined:
-                    del payload["unavailable"]
-                self._dispatch_to(session, "GUILD_CREATE", payload)
+        receivers = self._sessions_for(guild_id)
+        if not receivers:
+            self._note_undelivered("GUILD_CREATE", guild_id)
+        for session in receivers:
+            payload = self._guild_create_payload(guild)
+            if joined:
+                del payload["unavailable"]
+            self._dispatch_to(session, "GUILD_CREATE", payload)
         return guild
+
+    def add_guild_on_shard(self, shard_id: int, shard_count: int, **options: Any) -> FakeGuild:
+        """``add_guild`` with a new id whose events go to ``shard_id`` of ``shard_count``."""
+        return self.add_guild(self.guild_id_on_shard(shard_id, shard_count), **options)
 
     def set_premium_tier(self, guild_id: int, premium_tier: int) -> None:
         """Change a guild's boost tier (GUILD_UPDATE is dispatched)."""
@@ -1340,11 +1368,41 @@ class FakeDiscord:
         return [s for s in self._sessions.values() if s.valid]
 
     @staticmethod
-    def _session_has_guild(session: _Session, guild_id: int) -> bool:
+    def _session_has_guild(session: _Session, guild_id: int | None) -> bool:
+        """Whether a session receives this guild's events: an unsharded one all, a shard those of the guilds
+        with ``(guild_id >> 22) % shard_count == shard_id``; DMs (``guild_id`` None) go to shard 0."""
         if session.shard is None:
             return True
         shard_id, count = session.shard
-        return count <= 1 or (guild_id >> 22) % count == shard_id
+        if guild_id is None:
+            return shard_id == 0
+        return (guild_id >> 22) % count == shard_id
+
+    def _sessions_for(self, guild_id: int | None) -> list[_Session]:
+        """The live sessions that receive this guild's events (a DM's, with None), oldest first."""
+        return [s for s in self._live_sessions() if self._session_has_guild(s, guild_id)]
+
+    def _note_undelivered(self, event: str, guild_id: int | None) -> None:
+        """No session of the guild's shard is there: Discord delivers the event nowhere (once clients exist)."""
+        if self._sessions:
+            self.undelivered.append((event, guild_id))
+            self._notify()
+
+    @staticmethod
+    def shard_of(guild_id: int, shard_count: int) -> int:
+        """The shard that receives a guild's events (Discord's formula)."""
+        return (guild_id >> 22) % shard_count
+
+    def guild_id_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new guild id (a snowflake of now) whose events go to ``shard_id`` of ``shard_count``."""
+        if not 0 <= shard_id < shard_count:
+            raise ValueError("shard_id must be at least 0 and below shard_count")
+        snowflake = self._snowflake()
+        timestamp = snowflake >> 22
+        timestamp += (shard_id - timestamp) % shard_count
+        guild_id = (timestamp << 22) | (snowflake & ((1 << 22) - 1))
+        self._sf_last = max(self._sf_last, guild_id)
+        return guild_id
 
     def _dispatch_to(self, session: _Session, event: str, data: Any) -> None:
         session.seq += 1
@@ -1356,8 +1414,11 @@ class FakeDiscord:
             session.conn.send_text(text)
 
     def _dispatch_guild_event(self, guild_id: int, event: str, data: Any, intent: int) -> None:
-        for session in self._live_sessions():
-            if session.intents & intent and self._session_has_guild(session, guild_id):
+        receivers = self._sessions_for(guild_id)
+        if not receivers:
+            self._note_undelivered(event, guild_id)
+        for session in receivers:
+            if session.intents & intent:
                 self._dispatch_to(session, event, data)
 
     async def _handle_gateway(self, request: web.Request) -> web.StreamResponse:
@@ -1380,6 +1441,9 @@ class FakeDiscord:
             self._conns.discard(conn)
             if conn.session is not None and conn.session.conn is conn:
                 conn.session.conn = None
+                if not conn._closing and ws.close_code in (1000, 1001):
+                    # A client that closes with 1000 or 1001 ends its session (Discord: it cannot be resumed).
+                    conn.session.valid = False
             if not self.gateway_connected:
                 self._ready.clear()
             await conn.stop()
@@ -1426,14 +1490,17 @@ class FakeDiscord:
         if intents & PRIVILEGED_INTENTS & ~self.allowed_privileged_intents:
             await conn.close(4014)
             return
-        shard = data.get("shard")
-        session = _Session(
-            id=secrets.token_hex(16),
-            intents=intents,
-            shard=(int(shard[0]), int(shard[1])) if shard else None,
-        )
+        try:
+            shard = self._shard_of_identify(data.get("shard"))
+        except ValueError:
+            await conn.close(4010)  # Invalid shard
+            return
+        if (shard[1] if shard else 1) < self.required_shards:
+            await conn.close(4011)  # Sharding required
+            return
+        session = _Session(id=secrets.token_hex(16), intents=intents, shard=shard)
+        self.identified_shards.append(shard)
         self._sessions[session.id] = session
-        self._latest_session = session
         session.conn = conn
         conn.session = session
         self.gateway_identifies += 1
@@ -1461,6 +1528,18 @@ class FakeDiscord:
             self._dispatch_to(session, "GUILD_CREATE", self._guild_create_payload(guild))
         self._ready.set()
         self._notify()
+
+    @staticmethod
+    def _shard_of_identify(shard: Any) -> tuple[int, int] | None:
+        """IDENTIFY's ``shard: [shard_id, shard_count]`` (None when absent); ValueError when it is invalid."""
+        if shard is None:
+            return None
+        if not isinstance(shard, list) or len(shard) != 2 or not all(type(part) is int for part in shard):
+            raise ValueError(f"not a [shard_id, shard_count] pair: {shard!r}")
+        shard_id, count = shard
+        if count < 1 or not 0 <= shard_id < count:
+            raise ValueError(f"no shard {shard_id} of {count}")
+        return shard_id, count
 
     async def _resume(self, conn: _GatewayConnection, data: dict[str, Any]) -> None:
         session = self._sessions.get(str(data.get("session_id")))
@@ -1720,8 +1799,10 @@ class FakeDiscord:
         return _json(
             {
                 "url": self.gateway_url,
-                "shards": 1,
-                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+                "shards": max(self.recommended_shards, self.required_shards),
+                "session_start_limit": {
+                    "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": self.max_concurrency,
+                },
             }
         )
 
@@ -2360,9 +2441,7 @@ class FakeDiscord:
                     data["member"] = self._member_obj(guild, guild.members[self.bot_user_id], with_user=False)
         intent = INTENT_DIRECT_MESSAGES if channel.guild_id is None else INTENT_GUILD_MESSAGES
         for session in sessions:
-            if session.intents & intent and (
-                channel.guild_id is None or self._session_has_guild(session, channel.guild_id)
-            ):
+            if session.intents & intent and self._session_has_guild(session, channel.guild_id):
                 self._dispatch_to(session, event, data)
 
     # ------------------------------------------------------------------ interactions: sending
@@ -2515,12 +2594,11 @@ class FakeDiscord:
         message: dict[str, Any] | None = None,
         user_install: bool = False,
     ) -> FakeInteraction:
-        session = self._latest_session
-        if session is None or not session.valid:
-            valid = self._live_sessions()
-            session = valid[-1] if valid else None
-        if session is None:
+        if not self._sessions:
             raise RuntimeError("no gateway client has identified; the interaction could not be delivered")
+        # The latest session of the guild's shard (shard 0 for DMs); with none, Discord delivers it nowhere.
+        receivers = self._sessions_for(guild.id if guild is not None else None)
+        session = receivers[-1] if receivers else None
         interaction_id = self._snowflake()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
         limit = guild.filesize_limit if guild is not None else _TIER_FILESIZE[0]
@@ -2584,7 +2662,11 @@ class FakeDiscord:
         self._interactions_by_id[interaction_id] = interaction
         self._interactions_by_token[token] = interaction
         interaction.dispatched_at = time.monotonic()
-        self._dispatch_to(session, "INTERACTION_CREATE", payload)
+        if session is None:
+            self._note_undelivered("INTERACTION_CREATE", interaction.guild_id)
+        else:
+            interaction.shard = session.shard
+            self._dispatch_to(session, "INTERACTION_CREATE", payload)
         self._notify()
         return interaction
 
