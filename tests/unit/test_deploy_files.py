@@ -1,6 +1,7 @@
 """The deploy files, read as the tools would read them (no Docker engine or Caddy here): the Compose file's
 promises (restart, settings, data volume, a stop timeout longer than the bot's drain, nothing published but
-the proxy), the Caddyfile's routes (only callbacks and media, 404 for the rest) and the Dockerfile's."""
+the proxy), the Caddyfile's routes (only callbacks and media, 404 for the rest) and the Dockerfile's; and the
+scale-out pair, docker-compose.scale.yml (PostgreSQL, two bots one shard each, the proxy) and Caddyfile.scale."""
 
 from __future__ import annotations
 
@@ -188,3 +189,135 @@ def test_the_image_keeps_its_pinned_base_and_user_and_gains_sqlite3() -> None:
     assert users == ["USER kling"]
     assert instructions.index(install) < instructions.index("USER kling")  # installed as root, run as kling
     assert any(i.startswith("HEALTHCHECK") and "/healthz" in i for i in instructions)
+
+
+# -- the scale-out Compose file and its Caddyfile ----------------------------------------------------------------
+SCALE_BOTS = ("bot-0", "bot-1")
+INTERPOLATION = re.compile(r"\$\$|\$\{(\w+)(?::([-?])([^}]*))?\}")
+
+
+def scale_compose() -> dict[str, Any]:
+    """deploy/docker-compose.scale.yml, with its YAML anchors and merge keys (`<<: *bot`) resolved as Compose does."""
+    loaded = yaml.safe_load((DEPLOY / "docker-compose.scale.yml").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation: `${NAME}`, `${NAME:-default}`, `${NAME:?error}`, and `$$` for a `$`."""
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, kind, word = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise ValueError(word)
+        return word if kind == "-" else ""
+
+    return INTERPOLATION.sub(one, value)
+
+
+def test_interpolation_reads_as_compose_reads_it() -> None:
+    assert interpolate("a${X}b${Y:-dflt}c$$d", {"X": "1"}) == "a1bdfltc$d"
+    with pytest.raises(ValueError, match="Set it"):
+        interpolate("${Z:?Set it}", {})
+
+
+def test_scale_compose_uses_only_keys_compose_knows() -> None:
+    spec = scale_compose()
+    assert {key for key in spec if not key.startswith("x-")} <= TOP_LEVEL_KEYS  # x-*: Compose's extension fields
+    assert set(spec["services"]) == {"postgres", *SCALE_BOTS, "proxy"}
+    for name, service in spec["services"].items():
+        assert set(service) <= SERVICE_KEYS, f"{name}: {set(service) - SERVICE_KEYS}"
+
+
+def test_postgres_keeps_its_data_checks_its_health_and_needs_a_password() -> None:
+    spec = scale_compose()
+    database = spec["services"]["postgres"]
+    assert database["image"] == "postgres:15"
+    assert database["restart"] == "unless-stopped"
+    mounts = dict(str(volume).split(":")[:2] for volume in database["volumes"])
+    assert mounts.get("postgres-data") == "/var/lib/postgresql/data" and "postgres-data" in spec["volumes"]
+    assert "pg_isready" in " ".join(database["healthcheck"]["test"])
+    assert "ports" not in database  # reached by the bots on the Compose network only
+    with pytest.raises(ValueError, match="POSTGRES_PASSWORD"):
+        interpolate(database["environment"]["POSTGRES_PASSWORD"], {})
+
+
+def bot_settings(service: dict[str, Any]) -> Settings:
+    """The settings one bot service would start with: its environment, interpolated, over a minimal .env."""
+    env = {"POSTGRES_PASSWORD": "secret", "DISCORD_TOKEN": "token"}
+    values = {name.lower(): interpolate(str(value), env) for name, value in service["environment"].items()}
+    return Settings.model_validate({"discord_token": "token", **values})
+
+
+def test_two_bots_of_one_image_run_one_shard_each_on_the_shared_postgres() -> None:
+    services = scale_compose()["services"]
+    bots = [services[name] for name in SCALE_BOTS]
+    assert bots[0]["build"] == bots[1]["build"] and bots[0]["image"] == bots[1]["image"]
+    assert (DEPLOY / bots[0]["build"]["context"] / bots[0]["build"]["dockerfile"]).is_file()
+    settings = [bot_settings(bot) for bot in bots]
+    assert [s.shard_count for s in settings] == [2, 2]
+    assert [s.shards_here for s in settings] == [(0,), (1,)]  # together every shard, each once
+    for bot, each in zip(bots, settings, strict=True):
+        assert bot["restart"] == "unless-stopped"
+        assert "../.env" in (bot["env_file"] if isinstance(bot["env_file"], list) else [bot["env_file"]])
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert each.database_url is not None and each.database_url.hosts()[0]["host"] == "postgres"
+        assert str(each.database_url) == str(settings[0].database_url)  # one database for both
+        assert compose_seconds(bot["stop_grace_period"]) > Settings.model_fields["shutdown_grace_seconds"].default + 10
+        assert "/healthz" in " ".join(bot["healthcheck"]["test"])
+
+
+def test_the_bots_lease_is_a_setting_the_bot_knows() -> None:
+    if "lease_seconds" not in Settings.model_fields:
+        pytest.skip("waits for LEASE_SECONDS (bot/config.py)")
+    bots = [scale_compose()["services"][name] for name in SCALE_BOTS]
+    assert [bot_settings(bot).lease_seconds for bot in bots] == [30, 30]  # LEASE_SECONDS's default, unless .env says
+
+
+def test_the_bots_share_the_media_archive_but_not_their_work_folders() -> None:
+    spec = scale_compose()
+    bots = [spec["services"][name] for name in SCALE_BOTS]
+    volumes = [dict(str(volume).split(":")[:2] for volume in bot["volumes"]) for bot in bots]
+    assert volumes[0] == volumes[1] == {"bot-data": "/data"} and "bot-data" in spec["volumes"]
+    settings = [bot_settings(bot) for bot in bots]
+    assert settings[0].media_path == settings[1].media_path == Path("/data/media")  # either serves /media links
+    work = {s.database_path.parent for s in settings}
+    assert len(work) == 2 and all(str(folder).startswith("/data/") for folder in work)
+
+
+def test_only_the_scale_proxy_publishes_and_it_reads_the_scale_caddyfile() -> None:
+    services = scale_compose()["services"]
+    for name in ("postgres", *SCALE_BOTS):
+        assert "ports" not in services[name] and services[name].get("network_mode") != "host", name
+    for name in SCALE_BOTS:
+        assert [str(port) for port in services[name]["expose"]] == ["8080"]
+    proxy = services["proxy"]
+    assert {port.split(":")[-1] for port in published_ports(proxy)} == {"80", "443", "443/udp"}
+    assert proxy["image"].startswith("caddy:")
+    assert set(proxy["depends_on"]) == set(SCALE_BOTS)
+    mounted = next(volume for volume in proxy["volumes"] if volume.endswith(":/etc/caddy/Caddyfile:ro"))
+    assert (DEPLOY / mounted.split(":")[0]).is_file()
+    assert "$$BOT_DOMAIN" in " ".join(proxy["command"])
+
+
+def test_the_scale_caddyfile_spreads_callbacks_and_media_over_healthy_bots_and_404s_the_rest() -> None:
+    sites = parse_caddyfile((DEPLOY / "Caddyfile.scale").read_text(encoding="utf-8"))
+    assert [site.words for site in sites] == [["{$BOT_DOMAIN}"]]
+    site = sites[0]
+    assert {child.words[0] for child in site.children} == {"handle"}
+    handled = {tuple(child.words[1:]): child for child in site.children}
+    assert set(handled) == {("/callbacks/*",), ("/media/*",), ()}
+    upstreams = [f"{name}:8080" for name in SCALE_BOTS]
+    for matcher in (("/callbacks/*",), ("/media/*",)):
+        [proxy] = [d for d in handled[matcher].walk() if d.words[0] == "reverse_proxy"]
+        assert proxy.words == ["reverse_proxy", *upstreams], matcher
+        options = {d.words[0]: d.words[1:] for d in proxy.children}
+        assert options["health_uri"] == ["/healthz"]  # a process that is down or unhealthy gets nothing
+        assert compose_seconds(options["health_timeout"][0]) < compose_seconds(options["health_interval"][0])
+        assert "lb_try_duration" in options  # a refused connection is tried on the other process
+    assert [d.words for d in handled[()].children] == [["respond", "404"]]
+    everywhere = [d.words for d in site.walk()]
+    assert next(words for words in everywhere if words[0] == "max_size") == ["max_size", "64KiB"]
