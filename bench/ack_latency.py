@@ -53,6 +53,7 @@ from bench._common import (
 from bench._processes import Child, discord_child, discord_py_pointed_at
 from bot.core.schedule import poll_delay
 from bot.event_loop import EVENT_LOOPS, default_event_loop, run_on
+from bot.gc_tuning import tune_for_serving
 from tests.fakes.discord import FakeDiscord
 from tests.harness import BotHarness
 
@@ -244,6 +245,7 @@ async def run_ours(child: Child, users: list[int], bursts: int, probe: LockProbe
     with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
         harness = our_bot(tmp)
         await harness.start()
+        tune_for_serving()  # as Application.run_forever does once started (bot/gc_tuning.py)
         try:
             result = await measure(fire_through(child), users, bursts, harness.running.publisher.wait_for_edits,
                                    probe)
@@ -260,6 +262,7 @@ async def run_in_process(burst_size: int, bursts: int, probe: LockProbe | None) 
             harness = BotHarness(discord_fake, Path(tmp), **SETTINGS, **generous_limits())
             harness.poll_schedule = poll_delay
             await harness.start()
+            tune_for_serving()  # as Application.run_forever does once started (bot/gc_tuning.py)
             try:
                 async def fire(group: list[int], label: str) -> Burst:
                     return await in_process_burst(harness, group, label)

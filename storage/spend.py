@@ -33,7 +33,9 @@ def from_micros(value: int | None) -> Decimal:
 def check_spend_in(connection: sqlite3.Connection, job_id: str, spend: SpendCharge) -> None:
     """Inside the transaction that inserts (and charges) a job, after its row went in with its estimate and day:
     `spend.check` decides on what the day's other jobs spent, and raises to refuse (the insert and its charge
-    roll back with it)."""
+    roll back with it). Without a limit there is nothing to decide, and the day's sum is not read."""
+    if not spend.limited:
+        return
     spent = connection.execute(
         f"SELECT COALESCE(SUM({_SPEND}), 0) FROM jobs WHERE spend_day = ? AND status != 'failed' AND id != ?",
         (spend.day, job_id),

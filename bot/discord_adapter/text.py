@@ -31,15 +31,23 @@ EVERYONE = re.compile(r"@(?=everyone|here)")
 UNITS = re.compile(rf"(?P<url>{URL})|(?P<char>[\s\S])")
 # Where a line starts (text start, or after a newline), past any indentation: a marker here formats the line.
 LINE_START = re.compile(r"(?m)^[ \t]*(?:(?P<mark>[#>\-+*])|\d+(?P<number>[.)]))")
+# A character that may need an escape (markdown, a mention's start, "@everyone"), or the "://" of a link. Text
+# with none of them and no line marker is shown as it is: most prompts, in one search instead of one regex match
+# a character (`_units` runs for every status message).
+MAY_NEED_ESCAPE = re.compile(r"[\\*_~|`\[\]<@]|://")
 
 
 def escape(text: str) -> str:
     """`text` shown literally: no formatting, no masked links, no mentions."""
+    if _plain(text):
+        return text
     return "".join(_units(text))
 
 
 def escape_clipped(text: str, limit: int) -> str:
     """`escape(text)`, clipped to `limit` characters with "…" without cutting an escape sequence in half."""
+    if _plain(text):  # every unit is one character
+        return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
     units = _units(text)
     if sum(map(len, units)) <= limit:
         return "".join(units)
@@ -110,6 +118,11 @@ def pages_of(parts: Iterable[str], limit: int, *, separator: str = "\n") -> list
             pages.append([part])
             length = len(part)
     return pages
+
+
+def _plain(text: str) -> bool:
+    """Whether `escape(text)` is `text` itself: nothing in it to escape, no link, no line marker."""
+    return MAY_NEED_ESCAPE.search(text) is None and LINE_START.search(text) is None
 
 
 def _units(text: str) -> list[str]:
