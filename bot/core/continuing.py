@@ -36,6 +36,7 @@ from pathlib import Path
 from bot.core.clock import Clock
 from bot.core.errors import InvalidRequest
 from bot.core.jobs import JobIntake, Submission
+from bot.core.media_archive import is_stale
 from bot.core.messages import Message, english_names
 from bot.core.models import DeliveryOutcome, Job
 from bot.core.ports.frames import FrameReader, FrameUnavailable, StartFrameNotShown, StartFrames
@@ -124,7 +125,9 @@ class LastFrames:
 
     def sweep_partials(self) -> None:
         for path in self._entries(PARTIAL_NAME):
-            _discard(path)
+            with contextlib.suppress(FileNotFoundError):
+                if is_stale(path, self._now()):
+                    _discard(path)
 
     async def prune_logged(self) -> None:
         try:

@@ -29,6 +29,9 @@ PARTIAL_NAME = re.compile(r"^\.[0-9a-f]{16}\.mp4\.partial-[0-9a-f]+$")
 ARCHIVE_LIMIT = 2 * 1024**3  # the largest single video archived
 UPKEEP_SECONDS = 3600.0  # how often the bounds are enforced besides after each write and at start-up
 DAY = 86400
+# A partial file untouched this long was left by a crash. A younger one may be a download still being written,
+# by this process or by another sharing MEDIA_DIR (several processes on PostgreSQL), so it is left alone.
+PARTIAL_STALE_SECONDS = 600
 
 
 class MediaArchive:
@@ -65,12 +68,13 @@ class MediaArchive:
             partial.unlink()
 
     def sweep_partials(self) -> int:
-        """At start-up, before any download runs: partial files are what a crash left behind."""
+        """At start-up: partial files nobody has written to for PARTIAL_STALE_SECONDS are what a crash left."""
         removed = 0
         for path in self._entries(PARTIAL_NAME):
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
+                if is_stale(path, self._now()):
+                    path.unlink()
+                    removed += 1
         return removed
 
     def prune(self) -> list[str]:
@@ -113,3 +117,8 @@ class MediaArchive:
             return [path for path in self.folder.iterdir() if pattern.match(path.name)]
         except FileNotFoundError:
             return []
+
+
+def is_stale(partial: Path, now: float) -> bool:
+    """Whether a partial file was left by a crash rather than being written now (see PARTIAL_STALE_SECONDS)."""
+    return partial.stat().st_mtime < now - PARTIAL_STALE_SECONDS

@@ -199,12 +199,17 @@ async def test_leftovers_of_a_crash_are_swept_at_start(discord_fake: FakeDiscord
     media_dir(tmp_path).mkdir()
     partial = media_dir(tmp_path) / ".0123456789abcdef.mp4.partial-1a2b3c4d"
     partial.write_bytes(VIDEO[:1000])
+    an_hour_ago = time.time() - 3600
+    os.utime(partial, (an_hour_ago, an_hour_ago))
+    # Another process sharing MEDIA_DIR (several processes on PostgreSQL) is writing this one right now.
+    being_written = media_dir(tmp_path) / ".fedcba9876543210.mp4.partial-5e6f7a8b"
+    being_written.write_bytes(VIDEO[:1000])
 
     harness = public_harness(discord_fake, runblob, tmp_path)
     await harness.start()
     try:
         assert not leftover.exists()
         assert not partial.exists()
-        assert unrelated.exists()
+        assert unrelated.exists() and being_written.exists()
     finally:
         await harness.stop()

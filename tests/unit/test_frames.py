@@ -106,9 +106,13 @@ async def test_frames_past_the_retention_are_removed_and_others_kept(tmp_path: P
     os.utime(foreign, (month_ago, month_ago))
     partial = folder / ".cccccccccccccccc.png.partial-0a0b0c0d"
     partial.write_bytes(b"half")
+    os.utime(partial, (month_ago, month_ago))  # a crash's leftover
+    being_written = folder / ".dddddddddddddddd.png.partial-0a0b0c0d"  # by another process sharing the folder
+    being_written.write_bytes(b"half")
     frames = LastFrames(folder, PyAVFrameReader(), retention_days=30)
     await frames.sweep()
-    assert sorted(p.name for p in folder.iterdir()) == ["bbbbbbbbbbbbbbbb.png", "notes.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [".dddddddddddddddd.png.partial-0a0b0c0d",
+                                                        "bbbbbbbbbbbbbbbb.png", "notes.png"]
 
 
 def test_continue_is_offered_only_where_the_provider_starts_from_a_png() -> None:

@@ -67,8 +67,13 @@ def test_partials_are_hidden_renamed_when_kept_and_swept(tmp_path: Path) -> None
 
     left_over = media.partial_path("fedcba9876543210.mp4")
     left_over.write_bytes(b"half")
+    os.utime(left_over, (NOW - 3600, NOW - 3600))  # untouched for an hour: a crash's leftover
+    being_written = media.partial_path("0011223344556677.mp4")  # by another process sharing MEDIA_DIR
+    being_written.write_bytes(b"half")
+    os.utime(being_written, (NOW - 5, NOW - 5))
     assert media.sweep_partials() == 1
-    assert names(tmp_path / "media") == ["0123456789abcdef.mp4"]
+    assert names(tmp_path / "media") == sorted(["0123456789abcdef.mp4", being_written.name])
+    assert not left_over.exists()
 
 
 def test_the_download_limit_never_exceeds_the_size_bound(tmp_path: Path) -> None:
