@@ -26,6 +26,7 @@ BENCHMARKS = {
     "callback_throughput": 240,
     "large_delivery": 240,
     "history": 300,
+    "scale": 420,
 }
 
 

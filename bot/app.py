@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -27,6 +28,7 @@ from bot.core.continuing import FRAMES_FOLDER, LastFrames
 from bot.core.delivery import POST_RETRY_DELAYS
 from bot.core.engine import EngineSettings, JobEngine
 from bot.core.incidents import remember_death, report_restart
+from bot.core.leadership import Leadership, SoleLease
 from bot.core.media_archive import MediaArchive
 from bot.core.models import Job
 from bot.core.moderation import ModerationService
@@ -36,17 +38,18 @@ from bot.core.schedule import poll_delay
 from bot.core.spend import BalanceWatch, SpendService, balance_reader
 from bot.core.tracker import PollSchedule
 from bot.discord_adapter.attachments import DISCORD_CDN_BASES, DiscordAttachmentLinks
-from bot.discord_adapter.client import KlingBot, Services
+from bot.discord_adapter.client import Services, build_bot
 from bot.discord_adapter.publisher import DiscordPublisher
 from bot.discord_adapter.start_frames import DiscordStartFrames
 from bot.downloads import AddressPolicy, SafeVideoSource
 from bot.downloads.frames import PyAVFrameReader
 from bot.event_loop import run_on
+from bot.gc_tuning import tune_for_serving
 from bot.logs import secret_mask, setup_logging
 from bot.providers.registry import build_provider, built_in_service, connection_for
 from bot.web.metrics import PrometheusMetrics
 from bot.web.server import WebDependencies, build_app
-from storage.backends import open_stores
+from storage.backends import coordination_for, open_stores
 from storage.database import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,9 @@ class Application:
                                         database_url=str(settings.database_url) if settings.database_url else None)
         self.database = self.stores.database
         self.store = self.stores.jobs
+        # PostgreSQL: several processes may share the database and one of them leads (bot/core/leadership.py).
+        database_url = str(settings.database_url) if settings.database_url else None
+        self.coordination = coordination_for(self.stores, database_url)
         guild_settings = self.stores.guild_settings
         self.moderation = ModerationService(guild_settings)
         self.quotas = QuotaService(store=self.stores.quotas, moderation=self.moderation,
@@ -104,8 +110,8 @@ class Application:
         self.built_in = built_in_service(settings.provider, settings.provider_settings, connection)
         caps = self.provider.capabilities
 
-        self.bot = KlingBot(settings, guild_ready_timeout=self.guild_ready_timeout,
-                            command_records=self.stores.kv)
+        # One gateway connection, or the shards of SHARD_IDS (SHARD_COUNT set): the same bot either way.
+        self.bot = build_bot(settings, guild_ready_timeout=self.guild_ready_timeout, command_records=self.stores.kv)
         self.publisher = DiscordPublisher(self.bot)
         self.alerts = Alerts(alert_sinks(settings, self.bot), self.clock,  # ALERT_CHANNEL_ID, ALERT_WEBHOOK_URL
                              notes=self.stores.kv)
@@ -134,12 +140,19 @@ class Application:
             last_frames=LastFrames(settings.media_path / FRAMES_FOLDER, PyAVFrameReader(),
                                    retention_days=settings.media_retention_days),
             start_frames=DiscordStartFrames(self.bot),
+            signals=self.coordination.signals if self.coordination is not None else None,
             settings=EngineSettings(
                 max_concurrent_jobs=settings.max_concurrent_jobs, job_timeout_seconds=settings.job_timeout_seconds,
                 poll_rate_per_minute=settings.poll_rate_per_minute, work_dir=settings.database_path.parent / "tmp",
                 poll_schedule=self.poll_schedule, delivery_retry_delays=self.delivery_retry_delays,
             ),
         )
+        self.leadership = Leadership(
+            lease=self.coordination.lease if self.coordination is not None else SoleLease(),
+            owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
+            lease_seconds=settings.lease_seconds, engine=self.engine, background=self.background,
+            metrics=self.metrics)
+        self.publisher.before_edit = self.engine.answers.answered  # status edits after the answers being prepared
         # The engine's parts, named for the listener, health and tests.
         self.dispatcher, self.tracker, self.delivery = self.engine.dispatcher, self.engine.tracker, self.engine.delivery
         self.lifecycle = self.engine.lifecycle
@@ -156,6 +169,7 @@ class Application:
             queue_depth=lambda: len(self.dispatcher.queue), media_dir=settings.media_path if archive else None,
             media_retention_days=settings.media_retention_days,
             metrics_token=settings.metrics_token, dead_tasks=lambda: self.background.dead,
+            role=(lambda: self.leadership.role) if self.coordination is not None else None,
         ))
         if self.built_in is not None:
             self.built_in.add_routes(app)
@@ -168,8 +182,8 @@ class Application:
         await self.alerts.restore()  # incidents the last run announced: their clear still comes
         await report_restart(self.stores.kv, self.alerts)  # a loop that died in the last run
         await self.delivery.sweep_leftovers()  # before recover() schedules any delivery
-        await self.engine.recover()
-        self.engine.run(self.background)
+        # Leading (alone, or first on PostgreSQL): recover() and the engine's loops start here, before the gateway.
+        await self.leadership.start()
         if self.media_archive is not None:
             self.background.start("media-archive", self.media_archive.upkeep())
         reader = balance_reader(self.provider)
@@ -205,8 +219,10 @@ class Application:
             await asyncio.gather(self._gateway, return_exceptions=True)
         # Alerts and status edits still need the bot's HTTP client, so they finish before it closes; the
         # engine first, so that no new edit is queued behind them.
-        closers = [("alerts", "close"), ("engine", "close"), ("publisher", "wait_for_edits"), ("bot", "close"),
-                   ("runner", "cleanup"), ("session", "close"), ("downloads", "close"), ("database", "close")]
+        # The lease goes once the engine has stopped (a follower then takes over at once), before the database.
+        closers = [("alerts", "close"), ("engine", "close"), ("leadership", "release"), ("publisher", "wait_for_edits"),
+                   ("bot", "close"), ("runner", "cleanup"), ("session", "close"), ("downloads", "close"),
+                   ("database", "close")]
         for owner, method in closers:
             target = getattr(self, owner, None)
             if target is not None:
@@ -218,6 +234,7 @@ class Application:
         until a background loop dies (raises BackgroundTaskDied, so the process exits non-zero)."""
         try:
             await self.start()
+            tune_for_serving()  # start-up's objects out of the collector's way (bot/gc_tuning.py)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

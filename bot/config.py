@@ -52,6 +52,7 @@ def _networks(value: object) -> object:
 
 
 GuildIds = Annotated[frozenset[int], NoDecode, BeforeValidator(_comma_separated)]
+ShardIds = Annotated[tuple[NonNegativeInt, ...], NoDecode, BeforeValidator(_comma_separated)]
 Networks = Annotated[
     tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode, BeforeValidator(_networks)
 ]
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     database_path: Path = Path("data/bot.sqlite3")
     database_url: PostgresDsn | None = None  # postgresql://user:password@host/db: PostgreSQL instead of SQLite
+    # With PostgreSQL, several processes: the leader's lease lasts this long; a dead leader is replaced after it.
+    lease_seconds: Annotated[int, Field(ge=3)] = 30
     media_dir: Path | None = None  # archived videos; defaults to a folder beside the database
     callback_secret: SecretStr | None = None
 
@@ -109,6 +112,9 @@ class Settings(BaseSettings):
     alert_webhook_url: SecretStr | None = None  # and/or a webhook (Discord or any JSON endpoint) for them
 
     dev_guild_id: int | None = None
+    # Discord sharding (needed from 2,500 servers): unset, one unsharded gateway connection.
+    shard_count: PositiveInt | None = None  # the bot's total number of shards (all processes together)
+    shard_ids: ShardIds = ()  # the shards this process runs, comma-separated; empty: all of SHARD_COUNT
     log_level: str = "INFO"
     log_json: bool = False
     event_loop: EventLoopName = Field(default_factory=default_event_loop)  # uvloop or asyncio (bot/event_loop.py)
@@ -155,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(CATALOG)}")
         return name
 
-    @field_validator("provider_unit_price", "spend_limit_per_day", "low_balance_alert", mode="before")
+    @field_validator("provider_unit_price", "spend_limit_per_day", "low_balance_alert", "shard_count", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -172,6 +178,30 @@ class Settings(BaseSettings):
                              f"{self.kling_provider} (missing: {', '.join(missing)}), for example "
                              '{"std": 0.084, "pro": 0.112}')
         return self
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        """SHARD_IDS name shards of SHARD_COUNT, each once; kept in order, as they are launched."""
+        if not self.shard_ids:
+            return self
+        if self.shard_count is None:
+            raise ValueError("SHARD_IDS: needs SHARD_COUNT (the bot's total number of shards), "
+                             "for example SHARD_COUNT=2 with SHARD_IDS=0,1")
+        for shard_id in self.shard_ids:
+            if shard_id >= self.shard_count:
+                raise ValueError(f"SHARD_IDS: {shard_id} is not a shard of SHARD_COUNT={self.shard_count} "
+                                 f"(shard ids go from 0 to {self.shard_count - 1})")
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError("SHARD_IDS: a shard is listed twice")
+        self.shard_ids = tuple(sorted(self.shard_ids))
+        return self
+
+    @property
+    def shards_here(self) -> tuple[int, ...] | None:
+        """The shards this process runs, or None for one unsharded connection (SHARD_COUNT unset)."""
+        if self.shard_count is None:
+            return None
+        return self.shard_ids or tuple(range(self.shard_count))
 
     _provider_settings: ProviderSettings | None = PrivateAttr(None)
 

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from bot.core.models import Job
 from bot.core.ports.confirmations import ConfirmationRepository
+from bot.core.ports.leadership import JobSignals, LeaderLease
 from bot.core.ports.repositories import (
     GuildSettingsRepository,
     JobRepository,
@@ -83,6 +84,26 @@ async def open_stores(*, database_path: Path, database_url: str | None) -> Store
         kv=KeyValueStore(database), admin=AdminStore(database), ping=database.ping, close=database.close,
         database=database,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    """How several processes on one database agree on a leader and tell it what they did (bot/core/leadership.py)."""
+
+    lease: LeaderLease
+    signals: JobSignals
+
+
+def coordination_for(stores: Stores, database_url: str | None) -> Coordination | None:
+    """PostgreSQL's leader lease and job signals (storage/postgres/leadership.py); None on SQLite, which has
+    one process: it always leads."""
+    if stores.backend != "postgresql" or not database_url:
+        return None
+    from storage.postgres.database import PostgresDatabase
+    from storage.postgres.leadership import PostgresJobSignals, PostgresLeaderLease
+
+    assert isinstance(stores.database, PostgresDatabase)
+    return Coordination(PostgresLeaderLease(stores.database), PostgresJobSignals(stores.database, database_url))
 
 
 async def _postgres(url: str) -> Stores:

@@ -122,6 +122,15 @@ class JobStore:
             f"UPDATE jobs SET updated_at = ?{assignments} WHERE id = ?", (_iso(at), *values, job_id)
         ))
 
+    async def claim_submit(self, job_id: str, at: datetime, *, attempts: int) -> bool:
+        """Conditional, like a transition: of a submit and a cancel claiming one job at once, one wins."""
+        changed: int = await self._db.run(lambda connection: connection.execute(
+            "UPDATE jobs SET submitting_since = ?, attempts = ?, updated_at = ? "
+            "WHERE id = ? AND status = ? AND submitting_since IS NULL",
+            (_iso(at), attempts, _iso(at), job_id, JobStatus.QUEUED.value),
+        ).rowcount)
+        return changed == 1
+
     async def record_event(self, job_id: str, at: datetime, kind: str, detail: str | None = None) -> None:
         await self._db.run(lambda connection: _event(connection, job_id, at, kind, None, None, detail))
 

@@ -69,6 +69,7 @@ class Delivery:
         self.free_space_margin = free_space_margin
         self.disk = disk or DiskIncidents(Alerts((), clock))  # the operator hears of a disk nearly full
         self._active: dict[str, asyncio.Task[None]] = {}
+        self._crashed: set[str] = set()
         self.continuations: Continuations | None = None  # set by the engine where Continue is offered
 
     def schedule(self, job: Job) -> None:
@@ -79,11 +80,17 @@ class Delivery:
         self._active[job.id] = task
         task.add_done_callback(lambda _: self._active.pop(job.id, None))
 
+    def handled_here(self, job_id: str) -> bool:
+        """Whether this process is delivering the job, or its delivery crashed here (retried at the next start,
+        not again and again by the leader's sweep)."""
+        return job_id in self._active or job_id in self._crashed
+
     async def _deliver_logged(self, job: Job) -> None:
         with bind_job(job):  # the delivery's own task: every line below names the job
             try:
                 await self.deliver(job)
             except Exception:
+                self._crashed.add(job.id)
                 log.exception("delivery crashed; it will be retried at the next start")
 
     async def deliver(self, job: Job) -> None:

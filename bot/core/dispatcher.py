@@ -8,7 +8,8 @@ Queued jobs show their position in their status message. Positions are refreshed
 `position_refresh` seconds, only for jobs whose position changed, and beyond the first
 `EXACT_POSITIONS` only when a job has moved up by a fifth or more: a long queue costs each job a
 handful of edits, not one per dispatch. With `estimates` (bot/core/eta.py) the same refresh shows each
-queued job's estimated start, edited only when it moved enough to matter (`eta.worth_showing`).
+queued job's estimated start, edited only when it moved enough to matter (`eta.worth_showing`). Each refresh
+first waits for `before_edits` (the engine's: until no `/video` answer is being prepared, bot/core/answers_first.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,7 +65,7 @@ class Dispatcher:
         clock: Clock, metrics: Metrics, callback_url: Callable[[Job], str | None], give_up_after: float,
         submit_limiter: SlidingWindowLimiter | None = None, retry_delays: tuple[float, ...] = RETRY_DELAYS,
         position_refresh: float = POSITION_REFRESH_SECONDS, incidents: Incidents | None = None,
-        estimates: Estimates | None = None,
+        estimates: Estimates | None = None, before_edits: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.provider = provider
         self.lifecycle = lifecycle
@@ -79,6 +80,8 @@ class Dispatcher:
         self.position_refresh = position_refresh
         self.incidents = incidents or Incidents.logged_only(provider.name, clock)
         self.estimates = estimates
+        # Awaited before each round of position edits: the answers being prepared go first (answers_first.py).
+        self.before_edits = before_edits
         self.queue = FairQueue()
         self._work = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -93,7 +96,11 @@ class Dispatcher:
 
     def enqueue(self, job: Job) -> int | None:
         """Queue a job for submission. Returns the position its status message should show, or None when
-        it goes out at once; later the message is edited only when its place changes enough to matter."""
+        it goes out at once; later the message is edited only when its place changes enough to matter.
+        A job already here (queued, or holding a slot) is left as it is, with None: with several processes
+        the leader may hear of a job twice (its signal and its sweep, bot/core/leadership.py)."""
+        if self.knows(job.id):
+            return None
         self.queue.push(job.user_id, job.id)
         self._queued[job.id] = job
         position = self.queue.position(job.id) or 1
@@ -115,6 +122,10 @@ class Dispatcher:
             self.estimates.forget(job_id)
         self._positions_changed()
         return True
+
+    def knows(self, job_id: str) -> bool:
+        """Whether the job is queued here or holds a slot (being sent, or at the provider)."""
+        return job_id in self._queued or self.slots.holds(job_id)
 
     def resumed_at_provider(self, job: Job) -> None:
         """A job found at the provider at start-up: it holds a slot and counts as its member's turn."""
@@ -169,9 +180,22 @@ class Dispatcher:
         except RuntimeError:  # no event loop (a synchronous caller): nothing to show anyway
             self._refresher = None
 
+    def correct_position(self, job_id: str, shown: int | None) -> None:
+        """A queued job's status message went out showing `shown` (None: no position): the next refresh of the
+        positions edits it when its place in the queue differs enough (`worth_showing`)."""
+        if job_id not in self._queued:
+            return
+        if shown is None:
+            self._shown.pop(job_id, None)
+        else:
+            self._shown[job_id] = shown
+        self._positions_changed()
+
     async def _refresh_positions(self) -> None:
         try:
             while True:
+                if self.before_edits is not None:
+                    await self.before_edits()
                 self._refresh_again = False
                 await self._show_positions()
                 await asyncio.sleep(self.position_refresh)  # real time: this paces Discord edits
@@ -241,8 +265,11 @@ class Dispatcher:
                 await self.submit_limiter.acquire()
             if self._draining:
                 return False  # still queued, with no submit in the air: the next start sends it
-            await store.update(job_id, self.clock.now(), submitting_since=self.clock.now(),
-                               attempts=job.attempts + attempt)
+            # Conditional: only a job still queued and claimed by nobody. It loses to a cancel from any
+            # process (bot/core/engine.py), which claims the job the same way before failing it.
+            if not await store.claim_submit(job_id, self.clock.now(), attempts=job.attempts + attempt):
+                log.info("not sent: the job was cancelled or taken meanwhile")
+                return False
             self._on_wire.add(job_id)
             try:
                 outcome = await self._send(job, attempt, callback_url)
@@ -313,8 +340,7 @@ class Dispatcher:
         """Stop sending jobs, then wait up to `grace` seconds for submits on the wire to be answered and
         recorded, so a deploy does not turn a paid job into a refund. Queued jobs stay queued for the next
         start. Returns how many submits were still unanswered when the time ran out."""
-        self._draining = True
-        self._work.set()  # wakes the loop, which then stops
+        self.stop_sending()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while self._on_wire and (left := deadline - loop.time()) > 0:
@@ -325,6 +351,11 @@ class Dispatcher:
             log.warning("%d submit(s) still unanswered after %.0f s; they will be reconciled at the next start",
                         len(self._on_wire), grace)
         return len(self._on_wire)
+
+    def stop_sending(self) -> None:
+        """Send nothing more from now on (a drain, or a leader stepping down); queued jobs stay queued."""
+        self._draining = True
+        self._work.set()  # wakes the loop, which then stops
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._refresher] if self._refresher is not None else [])]

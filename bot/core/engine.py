@@ -5,11 +5,18 @@
 
 It builds the dispatcher, tracker, delivery and lifecycle from the ports it is given, and is what the edges
 call: a cog calls one method (`submit`, `cancel`, `recent`, ...), the HTTP listener hands callbacks to
-`tracker`, the application calls `recover`, `run`, `drain` and `close`.
+`tracker`, the application calls `recover`, `run`, `drain` and `close` (through `lead`, bot/core/leadership.py).
+
+Several processes on one database (`signals` given): every process accepts jobs, cancels them and records
+callbacks; only the leader runs the dispatcher, the poll loop and delivery (bot/core/leadership.py says why).
+A follower tells the leader what it did (a job queued, completed, failed at the provider, cancelled) by a job
+signal, and the leader also sweeps the database every `SWEEP_SECONDS`, because signals can be lost: the sweep
+is what makes it correct, the signals only make it fast.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.core.alerts import Alerts
+from bot.core.answers_first import Answer, AnswersFirst
 from bot.core.background import BackgroundTasks
 from bot.core.clock import Clock
 from bot.core.continuing import CANNOT_CONTINUE_MESSAGE, Continuations, LastFrames, continuable
@@ -27,8 +35,9 @@ from bot.core.errors import InvalidRequest, NotAllowed
 from bot.core.eta import START, Estimates, QueueSnapshot
 from bot.core.incidents import Incidents
 from bot.core.jobs import JobIntake, Submission
+from bot.core.leadership import Role
 from bot.core.lifecycle import JobLifecycle
-from bot.core.log_context import bind_job
+from bot.core.log_context import JobFields, bind_job
 from bot.core.media_archive import MediaArchive
 from bot.core.member_settings import MemberSettingsService
 from bot.core.messages import Message, english_names
@@ -37,6 +46,7 @@ from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
 from bot.core.ports.frames import StartFrames
 from bot.core.ports.image_links import ImageLinks
+from bot.core.ports.leadership import JobSignal, JobSignals
 from bot.core.ports.provider import Provider
 from bot.core.ports.publisher import Publisher
 from bot.core.ports.repositories import JobEvent, JobRepository, MemberSettingsRepository
@@ -68,6 +78,12 @@ ShowStatus = Callable[[Job, int | None, datetime | None], Awaitable[int | None]]
 # Beyond this many waiting jobs a new job's first status message shows its position alone (working out its
 # estimate walks the whole queue); the dispatcher's next refresh of positions adds the estimate.
 ESTIMATE_AT_ONCE_LIMIT = 200
+# With several processes: how often the leader looks in the database for queued jobs it has not heard of and
+# finished jobs nobody delivers (a lost signal, a leader change).
+SWEEP_SECONDS = 5.0
+# A queued job whose status message is not recorded yet may still be on its way through another process's
+# `submit`; the sweep leaves it this long (a process that died half-way leaves it for good).
+START_GRACE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +122,11 @@ class JobEngine:
         member_settings: MemberSettingsRepository,
         alerts: Alerts | None = None, image_links: ImageLinks | None = None, spend: SpendService | None = None,
         last_frames: LastFrames | None = None, start_frames: StartFrames | None = None,
+        signals: JobSignals | None = None,
     ) -> None:
+        # None: the only process on its database, always the leader. Given: a follower until `lead`.
+        self.signals = signals
+        self.role = Role(signals)
         self.spend = spend  # money: estimates, the daily limit and reported costs (bot/core/spend.py)
         self.provider = provider
         self.image_links = image_links  # None: earlier jobs' image links are sent again as stored
@@ -127,6 +147,7 @@ class JobEngine:
         self.lifecycle = JobLifecycle(store, publisher, clock, metrics, eta_of=self.estimates.finish_to_show,
                                       spend=spend.policy if spend is not None else None)
         self.slots = ProviderSlots(settings.max_concurrent_jobs)
+        self.answers = AnswersFirst()
         # What the parts report to the operator (bot/core/incidents.py); only logged when no alert sink is set.
         self.incidents = Incidents(alerts or Alerts((), clock), provider.name, clock)
         self.delivery = Delivery(
@@ -137,13 +158,13 @@ class JobEngine:
         self.tracker = JobTracker(
             provider=provider, lifecycle=self.lifecycle, delivery=self.delivery, slots=self.slots, limiter=limiter,
             clock=clock, metrics=metrics, timeout_seconds=settings.job_timeout_seconds,
-            schedule=settings.poll_schedule, incidents=self.incidents.provider,
+            schedule=settings.poll_schedule, incidents=self.incidents.provider, role=self.role,
         )
         self.dispatcher = Dispatcher(
             provider=provider, lifecycle=self.lifecycle, tracker=self.tracker, slots=self.slots, clock=clock,
             metrics=metrics, callback_url=callback_url, give_up_after=settings.job_timeout_seconds,
             submit_limiter=limiter if rate.includes_submit else None, incidents=self.incidents,
-            estimates=self.estimates,
+            estimates=self.estimates, before_edits=self.answers.answered,
         )
         self.member_settings = MemberSettingsService(member_settings, provider.capabilities, clock)
         self.intake = JobIntake(store=store, capabilities=provider.capabilities, provider_name=provider.name,
@@ -161,26 +182,32 @@ class JobEngine:
         only then queue the job, so a job whose message could not be shown is refunded and never reaches
         the provider (JobNotStarted). All of it happens before any provider call. Options the member left
         empty take their defaults from /settings here, the one place, before the intake checks them."""
-        submission = await self.member_settings.apply(submission)
-        job = await self.intake.accept(submission)  # charged from here on
-        self.metrics.credits(CreditKind.RESERVE, job.cost)
-        with bind_job(job):  # every line about the job from here on names it, also in the tasks started here
-            return await self._start(job, show_status)
+        answer = self.answers.begin()  # until the answer is out, status edits wait (bot/core/answers_first.py)
+        try:
+            submission = await self.member_settings.apply(submission)
+            job = await self.intake.accept(submission)  # charged from here on
+            self.metrics.credits(CreditKind.RESERVE, job.cost)
+            with bind_job(job):  # every line about the job from here on names it, also in the tasks started here
+                return await self._start(job, show_status, answer)
+        finally:
+            answer.done()
 
-    async def _start(self, job: Job, show_status: ShowStatus) -> Job:
+    async def _start(self, job: Job, show_status: ShowStatus, answer: Answer) -> Job:
         position = self._expected_position()
         eta = await self._expected_start(job) if position is not None else None
         try:
             message_id = await show_status(job, position, eta)
         except Exception:
+            answer.done()
             log.warning("the status message could not be shown; the job is not started", exc_info=True)
             raise JobNotStarted(job, refunded=await self._abandon(job)) from None
+        answer.done()
         if message_id is not None:
             await self._attach_status_message(job, message_id)
         if job.parent_job_id is not None:
             await self._show_start_frame(job)
         try:
-            await self._queue(job, shown_position=position)
+            await self._queue(job, shown_position=position, answer=answer)
         except Exception:  # the member sees a queued job, which is true: recover() queues it at the next start
             log.exception("the job could not be queued now; it is queued again at the next start")
         return job
@@ -242,7 +269,11 @@ class JobEngine:
 
     async def queue(self) -> QueueSnapshot:
         """What is at the provider and what waits, in the order the dispatcher sends it, with estimated start
-        and finish times (/queue). Covers every server: they share the provider's slots."""
+        and finish times (/queue). Covers every server: they share the provider's slots. A follower does not hold
+        the queue: it reads the jobs from the database, waiting ones oldest first (close to the leader's order)."""
+        if self.role.following:
+            at_provider = await self.store.with_status((JobStatus.SUBMITTED, JobStatus.PROCESSING))
+            return await self.estimates.snapshot(at_provider, await self.store.with_status((JobStatus.QUEUED,)))
         return await self.estimates.snapshot(self.dispatcher.at_provider(), self.dispatcher.waiting())
 
     async def recent(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
@@ -285,19 +316,34 @@ class JobEngine:
             raise NotAllowed(NOT_YOURS_MESSAGE)
         # Only a job still in the queue is safe to cancel: once the dispatcher has taken it, a submit may be
         # on the wire, and cancelling then could leave a paid video nobody tracks.
-        if job.status is not JobStatus.QUEUED or not self.dispatcher.withdraw(job_id):
+        if job.status is not JobStatus.QUEUED:
             raise NotAllowed(ALREADY_AT_PROVIDER_MESSAGE if job.status is not JobStatus.FAILED
                              else Message("cancel.already_stopped"))
+        claimed = False
+        if not self.dispatcher.withdraw(job_id):
+            if self.signals is None:  # one process: not in its queue means taken for submission
+                raise NotAllowed(ALREADY_AT_PROVIDER_MESSAGE)
+            # Several processes: the queue is the leader's. Claiming the job the way the dispatcher does before a
+            # submit decides in the database: if the cancel wins, the leader's dispatcher skips the job.
+            if not await self.store.claim_submit(job_id, self.clock.now(), attempts=job.attempts):
+                raise NotAllowed(ALREADY_AT_PROVIDER_MESSAGE)
+            claimed = True
         failed = await self.lifecycle.fail(job_id, JobStatus.QUEUED,
                                            Message("failure.cancelled", {"by": f"<@{actor.user_id}>"}),
-                                           detail=f"cancelled by {actor.user_id}")
+                                           detail=f"cancelled by {actor.user_id}",
+                                           **({"submitting_since": None} if claimed else {}))
         if failed is None:  # cannot happen while it was in the queue; said plainly if it ever does
             raise NotAllowed("cancel.moved_on")
+        if claimed:
+            await self.role.tell_leader(JobSignal.CANCELLED, job_id)  # out of the leader's queue and positions
         return failed
 
     def _expected_position(self) -> int | None:
         """The queue position a job accepted now will most likely get (None: it goes out at once), for its
-        status message, which is shown before the job is queued: the dispatcher's rule, job at the back."""
+        status message, which is shown before the job is queued: the dispatcher's rule, job at the back. A
+        follower does not know the leader's queue: its jobs show "Queued" until the leader shows their place."""
+        if self.role.following:
+            return None
         position = len(self.dispatcher.queue) + 1
         return position if position > self.slots.limit - self.slots.in_use else None
 
@@ -314,10 +360,21 @@ class JobEngine:
         planned = self.estimates.plan_with(typical, self.dispatcher.at_provider(), [*self.dispatcher.waiting(), job])
         return self.estimates.to_show(job.id, START, planned[job.id].start)[0]
 
-    async def _queue(self, job: Job, *, shown_position: int | None) -> None:
+    async def _queue(self, job: Job, *, shown_position: int | None, answer: Answer | None = None) -> None:
+        if self.role.following:  # the leader queues it (and its sweep finds it should the signal be lost)
+            await self.role.tell_leader(JobSignal.QUEUED, job.id)
+            return
         position = self.dispatcher.enqueue(job)
         if position is not None and position != shown_position:
-            await self.dispatcher.show_queued(job, position, self.estimates.shown(job.id, START))
+            # Its place is not the one its message shows (the fair queue put it elsewhere, or other jobs came
+            # meanwhile). While other answers are being prepared the edit waits for them: the position refresher
+            # makes it (bot/core/answers_first.py). A job queued without an answer of its own (a follower's, or
+            # recovered) waits only for answers being prepared right now.
+            others = not self.answers.quiet(answer) if answer is not None else self.answers.preparing > 0
+            if others:
+                self.dispatcher.correct_position(job.id, shown_position)
+            else:
+                await self.dispatcher.show_queued(job, position, self.estimates.shown(job.id, START))
 
     async def _abandon(self, job: Job) -> bool:
         """Fail a charged job that was never queued, refunding it; False when even that failed."""
@@ -379,6 +436,103 @@ class JobEngine:
         """Start the engine's loops, watched by `background`."""
         background.start("dispatcher", self.dispatcher.run())
         background.start("poll-loop", self.tracker.run())
+
+    # -- leading, with several processes on one database (bot/core/leadership.py) -------------------------
+    async def lead(self, background: BackgroundTasks) -> None:
+        """Become the process that dispatches, polls and delivers: pick up every unfinished job (`recover`),
+        start the loops, and, with several processes, hear their signals and sweep for what a lost signal
+        left behind. Listening starts after `recover` has read the jobs: what is announced before is in them
+        or found by the first sweep."""
+        self.role.leading = True
+        await self.recover()
+        self.run(background)
+        if self.signals is not None:
+            background.start("job-signals", self.signals.listen(self._on_signal))
+            background.start("leader-sweep", self._sweep_forever())
+
+    def stop_leading(self) -> None:
+        """This process is no longer sure it leads and is about to stop: send nothing more, deliver nothing
+        more that a follower's callback finishes."""
+        self.role.leading = False
+        self.dispatcher.stop_sending()
+
+    async def _on_signal(self, signal: JobSignal, job_id: str) -> None:
+        with bind_job(JobFields(job_id, provider=self.provider.name)):
+            try:
+                if signal is JobSignal.QUEUED:
+                    await self._adopt(job_id)
+                elif signal is JobSignal.CANCELLED:
+                    self.dispatcher.withdraw(job_id)
+                else:
+                    await self._finished_elsewhere(job_id)
+            except Exception:
+                log.exception("could not act on the job's %s signal; the sweep comes back to it", signal.value)
+
+    async def _adopt(self, job_id: str) -> None:
+        """Queue a job another process accepted, unless it is here already or no longer waiting, and show its
+        place (its status message says "Queued" without one until now)."""
+        if self.dispatcher.knows(job_id):
+            return
+        job = await self.store.get(job_id)
+        if (job is None or job.status is not JobStatus.QUEUED or job.submitting_since is not None
+                or self.dispatcher.knows(job_id)):
+            return
+        with bind_job(job):
+            await self._queue(job, shown_position=None)
+
+    async def _finished_elsewhere(self, job_id: str) -> None:
+        """Another process recorded the job's end at the provider: its slot is free, and a video is delivered."""
+        job = await self.store.get(job_id)
+        if job is None or job.status in (JobStatus.SUBMITTED, JobStatus.PROCESSING):
+            return
+        self.tracker.left_provider(job_id)
+        if job.status is JobStatus.COMPLETED:
+            with bind_job(job):
+                self.delivery.schedule(job)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)  # real time: it paces database reads, whatever the clock says
+            try:
+                await self.sweep()
+            except Exception as error:
+                log.warning("the leader's sweep failed (%s); trying again in %.0f s", error, SWEEP_SECONDS)
+
+    async def sweep(self) -> int:
+        """Queue the queued jobs this leader has not heard of and deliver the completed ones nobody delivers
+        (what a lost signal or a leader change left). Returns how many jobs it picked up."""
+        picked = 0
+        for job in await self.store.with_status((JobStatus.QUEUED, JobStatus.COMPLETED)):
+            if job.status is JobStatus.COMPLETED:
+                picked += await self._sweep_completed(job.id)
+            elif not self.dispatcher.knows(job.id) and job.submitting_since is None:
+                picked += await self._sweep_queued(job)
+        if picked:
+            log.info("the sweep picked up %d job(s) no signal had announced", picked)
+        return picked
+
+    async def _sweep_completed(self, job_id: str) -> int:
+        if self.delivery.handled_here(job_id):
+            return 0
+        job = await self.store.get(job_id)  # again: a delivery may have finished since the list was read
+        if job is None or job.status is not JobStatus.COMPLETED or self.delivery.handled_here(job_id):
+            return 0
+        with bind_job(job):
+            self.delivery.schedule(job)
+        return 1
+
+    async def _sweep_queued(self, job: Job) -> int:
+        young = (self.clock.now() - job.created_at).total_seconds() < START_GRACE_SECONDS
+        if job.status_message_id is None and young:
+            return 0  # its process may still be showing its status message
+        if job.parent_job_id is not None and not job.request.image_urls:
+            if young:
+                return 0
+            with bind_job(job):  # a Continue whose process stopped before its start frame was shown: never sent
+                await self._abandon(job)
+            return 1
+        await self._adopt(job.id)
+        return 1
 
     async def drain(self, grace: float) -> int:
         """The first part of a graceful stop: refuse new jobs, and give submits on the wire up to `grace`

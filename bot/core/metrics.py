@@ -49,6 +49,9 @@ class Metrics:
     def credits(self, kind: CreditKind, amount: int) -> None:
         """Credits that moved through the ledger: a job's charge, a refund or a moderator's grant."""
 
+    def leader(self, leading: bool) -> None:
+        """Whether this process now leads: runs the dispatcher, the poll loop and delivery (bot/core/leadership.py)."""
+
     def provider_balance(self, provider: str, amount: float) -> None:
         """The account balance a provider reported (in its own unit). No adapter reports one yet: an adapter
         that learns its balance calls this, and until then the bot exports no balance series at all."""

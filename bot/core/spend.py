@@ -115,6 +115,10 @@ class DailySpendCharge:
     limit: Decimal | None
     resets_in: timedelta
 
+    @property
+    def limited(self) -> bool:
+        return self.limit is not None
+
     def check(self, spent: Decimal) -> None:
         if self.limit is None:
             return

@@ -19,11 +19,13 @@ from typing import Any, Protocol
 from bot.core.clock import Clock
 from bot.core.errors import explain
 from bot.core.incidents import Incidents, ProviderIncidents
+from bot.core.leadership import Role
 from bot.core.lifecycle import JobLifecycle
 from bot.core.log_context import JobFields, bind_job
 from bot.core.messages import Message
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
+from bot.core.ports.leadership import JobSignal
 from bot.core.ports.provider import ErrorKind, Provider, ProviderError, ProviderState, ProviderUpdate
 from bot.core.ratelimit import SlidingWindowLimiter
 from bot.core.schedule import poll_delay
@@ -63,8 +65,10 @@ class JobTracker:
     def __init__(
         self, *, provider: Provider, lifecycle: JobLifecycle, delivery: DeliveryScheduler, slots: ProviderSlots,
         limiter: SlidingWindowLimiter, clock: Clock, metrics: Metrics, timeout_seconds: float,
-        schedule: PollSchedule = poll_delay, incidents: ProviderIncidents | None = None,
+        schedule: PollSchedule = poll_delay, incidents: ProviderIncidents | None = None, role: Role | None = None,
     ) -> None:
+        # A follower (bot/core/leadership.py) records callbacks like the leader, but only the leader delivers.
+        self.role = role or Role()
         self.schedule = schedule
         self.provider = provider
         self.lifecycle = lifecycle
@@ -107,6 +111,10 @@ class JobTracker:
         self._tracked.pop(job_id, None)
         self.slots.release(job_id)
 
+    def left_provider(self, job_id: str) -> None:
+        """Another process recorded that the job finished at the provider: stop tracking it, free its slot."""
+        self._forget(job_id)
+
     # -- the one update path ------------------------------------------------------------------------
     def provider_job_id(self, job_id: str) -> str | None:
         """The provider's id for a job being tracked (None: not at the provider, as far as this run knows)."""
@@ -140,7 +148,9 @@ class JobTracker:
                 video_url=update.video_url, completed_at=self.clock.now(), reported_cost=update.reported_cost,
             )
             self._forget(job_id)  # finished, whichever path recorded it
-            if moved is not None:
+            if moved is not None and self.role.following:
+                await self.role.tell_leader(JobSignal.COMPLETED, job_id)  # only the leader delivers
+            elif moved is not None:
                 self.delivery.schedule(moved)
             return moved
         if update.state is ProviderState.FAILED:
@@ -149,6 +159,8 @@ class JobTracker:
                 job_id, AT_PROVIDER, explain(kind, update.error_detail), detail=f"{source}: {update.error_detail}"
             )
             self._forget(job_id)
+            if moved is not None and self.role.following:
+                await self.role.tell_leader(JobSignal.FAILED, job_id)  # the leader frees the job's slot
             return moved
         return None
 

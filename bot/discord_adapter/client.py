@@ -25,6 +25,7 @@ from bot.discord_adapter.errors import handle_command_error
 from bot.discord_adapter.invite import invite_url
 from bot.discord_adapter.modal_routes import ModalRoutes
 from bot.discord_adapter.publisher import DiscordPublisher
+from bot.discord_adapter.shards import IdentifyPacer, describe_shards
 from bot.i18n.commands import CatalogueTranslator
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,14 @@ class KlingBot(commands.Bot):
     services: Services
 
     def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0,
-                 command_records: SyncRecords | None = None) -> None:
+                 command_records: SyncRecords | None = None, **gateway_options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and the upload limit; no message content, no members
         super().__init__(
             command_prefix=commands.when_mentioned, intents=intents, help_command=None,
             chunk_guilds_at_startup=False, guild_ready_timeout=guild_ready_timeout,
             allowed_mentions=discord.AllowedMentions.none(), tree_cls=AllowedServersTree,
+            **gateway_options,
         )
         self.settings = settings
         self.command_records = command_records  # None: commands are synced at every start
@@ -83,9 +85,19 @@ class KlingBot(commands.Bot):
         await self.tree.set_translator(CatalogueTranslator())  # localized names, before the sync hashes them
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await sync_if_changed(self.tree, self.settings.dev_guild_id, self.command_records)
+        if self.syncs_commands:
+            await sync_if_changed(self.tree, self.settings.dev_guild_id, self.command_records)
+        else:
+            log.info("commands not synced here: the process running shard 0 syncs them")
         if self.application_id is not None:
             log.info("Invite the bot with: %s", invite_url(self.application_id))
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Commands are global (REST): of several processes sharing the shards, only shard 0's registers them,
+        so that processes of different versions never undo each other's sync."""
+        shards = self.settings.shards_here
+        return shards is None or 0 in shards
 
     @property
     def gateway_connected(self) -> bool:
@@ -104,3 +116,50 @@ class KlingBot(commands.Bot):
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await leave_unless_allowed(self, guild, when="on joining")
+
+
+class ShardedKlingBot(KlingBot, commands.AutoShardedBot):
+    """The same bot on one gateway connection per shard (SHARD_COUNT, SHARD_IDS): each shard receives the
+    events and interactions of its own servers; REST (posting, editing) works for every server alike."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        shards = settings.shards_here
+        assert settings.shard_count is not None and shards is not None, "SHARD_COUNT is set for a sharded bot"
+        super().__init__(settings, shard_count=settings.shard_count, shard_ids=list(shards), **options)
+        self.identify_pacer = IdentifyPacer()
+
+    async def setup_hook(self) -> None:
+        await super().setup_hook()
+        shards, count = self.settings.shards_here or (), self.settings.shard_count or 1
+        try:
+            recommended, _, limits = await self.http.get_bot_gateway()
+        except discord.GatewayNotFound:
+            log.warning("could not read Discord's identify limits; starting the shards 5 s apart")
+        else:
+            self.identify_pacer.max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
+            if recommended > count:
+                log.warning("Discord recommends %d shards; SHARD_COUNT is %d (raise it before Discord requires it)",
+                            recommended, count)
+        log.info("running %s (identify concurrency %d)", describe_shards(tuple(shards), count),
+                 self.identify_pacer.max_concurrency)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.identify_pacer.wait(shard_id or 0)
+
+    @property
+    def gateway_connected(self) -> bool:
+        """Every shard of this process is connected (one shard down leaves its servers without answers)."""
+        running = self.shards
+        return (self.is_ready() and not self.is_closed() and len(running) == len(self.settings.shards_here or ())
+                and not any(shard.is_closed() for shard in running.values()))
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        servers = sum(1 for guild in self.guilds if guild.shard_id == shard_id)
+        log.info("shard %d of %s ready with %d server(s)", shard_id, self.shard_count, servers)
+
+
+def build_bot(settings: Settings, **options: Any) -> KlingBot:
+    """One unsharded connection (SHARD_COUNT unset), or the shards of SHARD_IDS on one connection each."""
+    if settings.shard_count is None:
+        return KlingBot(settings, **options)
+    return ShardedKlingBot(settings, **options)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,9 @@ from bot.i18n import Lang, guild_lang
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+# A server this process has no gateway copy of (it is on another process's shard: the leader delivers for every
+# shard) is read over REST, and what Discord said is kept this long: its boost tier (upload limit) and language.
+FETCHED_GUILD_SECONDS = 600.0
 
 
 class DiscordPublisher:
@@ -37,6 +41,10 @@ class DiscordPublisher:
         self.spoiler_check: Callable[[int, int], Awaitable[bool]] | None = None
         # The status message's buttons for a job (None: none), `status_view_factory(job, lang)`; ditto.
         self.status_view_factory: Callable[[Job, Lang], discord.ui.View | None] | None = None
+        # Awaited before each status edit, so that the answers to commands go first (bot/core/answers_first.py);
+        # set by the application.
+        self.before_edit: Callable[[], Awaitable[None]] | None = None
+        self._fetched: dict[int, tuple[float, discord.Guild | None]] = {}  # guild id -> (until, what REST said)
 
     # -- status ---------------------------------------------------------------------------------------
     async def show_status(self, job: Job, *, queue_position: int | None = None, eta: datetime | None = None) -> None:
@@ -50,6 +58,8 @@ class DiscordPublisher:
     async def _edit_until_current(self, job_id: str) -> None:
         try:
             while job_id in self._latest:
+                if self.before_edit is not None:
+                    await self.before_edit()  # the newest change is taken after the wait
                 job, position, eta = self._latest.pop(job_id)
                 await self._edit_status(job, position, eta)
         finally:
@@ -62,22 +72,41 @@ class DiscordPublisher:
         channel = self.client.get_partial_messageable(job.channel_id)
         message = channel.get_partial_message(job.status_message_id)  # type: ignore[arg-type]
         try:
-            await message.edit(embed=render.status_embed(job, queue_position=position, eta=eta, lang=self._lang(job)),
-                               view=self._status_view(job))
+            lang = await self._lang(job)
+            await message.edit(embed=render.status_embed(job, queue_position=position, eta=eta, lang=lang),
+                               view=self._status_view(job, lang))
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             log.warning("could not update the status message (%s)", exc)
         except Exception:  # a status edit must never take anything else down (e.g. during shutdown)
             log.exception("updating the status message failed")
 
-    def _lang(self, job: Job) -> Lang:
+    async def _lang(self, job: Job) -> Lang:
         """Posts in a channel are for everyone there: the server's preferred language (English while the
-        gateway has not delivered the server yet). A result sent by direct message follows its server too:
-        outside an interaction the bot does not know the member's own language."""
-        return guild_lang(self.client.get_guild(job.guild_id))
+        server cannot be known). A result sent by direct message follows its server too: outside an
+        interaction the bot does not know the member's own language."""
+        return guild_lang(await self._guild(job.guild_id))
 
-    def _status_view(self, job: Job) -> discord.ui.View | None:
+    async def _guild(self, guild_id: int) -> discord.Guild | None:
+        """The server as the gateway gave it to this process, or, for a server on another process's shard,
+        as Discord's REST API gives it (kept FETCHED_GUILD_SECONDS). None when neither knows it."""
+        guild = self.client.get_guild(guild_id)
+        if guild is not None or not self.client.is_ready():  # before ready: not yet delivered, not elsewhere
+            return guild
+        until, fetched = self._fetched.get(guild_id, (0.0, None))
+        if until > time.monotonic():
+            return fetched
+        try:
+            fetched = await self.client.fetch_guild(guild_id, with_counts=False)
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            log.info("could not read server %s over REST (%s): posting as for an unboosted English server",
+                     guild_id, exc)
+            fetched = None
+        self._fetched[guild_id] = (time.monotonic() + FETCHED_GUILD_SECONDS, fetched)
+        return fetched
+
+    def _status_view(self, job: Job, lang: Lang) -> discord.ui.View | None:
         """The buttons the status message shows now (Cancel while queued); None removes them."""
-        return self.status_view_factory(job, self._lang(job)) if self.status_view_factory is not None else None
+        return self.status_view_factory(job, lang) if self.status_view_factory is not None else None
 
     async def wait_for_edits(self) -> None:
         """Let pending status edits finish (used at shutdown and by tests)."""
@@ -88,7 +117,7 @@ class DiscordPublisher:
     async def upload_limit(self, guild_id: int) -> int:
         # Deliveries resumed at start-up begin before the gateway has sent the guilds and their boost tier.
         await self.client.wait_until_ready()
-        guild = self.client.get_guild(guild_id)
+        guild = await self._guild(guild_id)
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 
     async def post_result(self, job: Job, result: Result, *, nonce: str) -> int:
@@ -102,7 +131,7 @@ class DiscordPublisher:
             reference = discord.MessageReference(
                 message_id=replying_to, channel_id=job.channel_id, fail_if_not_exists=False
             )
-        lang = self._lang(job)
+        lang = await self._lang(job)
         kwargs: dict[str, Any] = {
             "content": render.result_content(job, result, lang),
             "embed": render.result_embed(job, lang),
@@ -137,7 +166,7 @@ class DiscordPublisher:
             channel = await user.create_dm()
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise PublishError(f"cannot open a direct message: {exc}", permanent=True) from exc
-        lang = self._lang(job)
+        lang = await self._lang(job)
         kwargs: dict[str, Any] = {
             "content": render.result_content(job, result, lang) + "\n" + render.direct_message_note(job, lang),
             "embed": render.result_embed(job, lang),

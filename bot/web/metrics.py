@@ -7,6 +7,7 @@ state (jobs by status, queue depth, jobs tracked, gateway up) are read at scrape
 Exported families (deploy/grafana-dashboard.json and deploy/prometheus-alerts.yml read these names):
 
 - kling_jobs{status}, kling_queue_depth, kling_jobs_tracked, kling_gateway_up: state, read at scrape time
+- kling_leader: 1 while this process leads (dispatches, polls, delivers: bot/core/leadership.py), else 0
 - kling_provider_calls_total{provider,call,outcome}, kling_provider_call_seconds{provider,call}
 - kling_callbacks_total{outcome}, kling_deliveries_total{outcome}
 - kling_job_duration_seconds{provider,outcome}: accepted to delivered or failed
@@ -135,6 +136,8 @@ class PrometheusMetrics(Metrics):
                                 ["kind"], registry=registry)
         self._balance = Gauge("kling_provider_balance", "The account balance a provider reported, in its unit.",
                               ["provider"], registry=registry)
+        self._leader = Gauge("kling_leader", "1 while this process is the leader (dispatches, polls, delivers), "
+                             "else 0.", registry=registry)
         # Series that exist from the start at 0, so rate() and "nothing happened" alerts work before the first
         # event. Callback outcomes and provider call errors appear when they first happen.
         for outcome in (*DeliveryOutcome, REFUSED):
@@ -180,3 +183,6 @@ class PrometheusMetrics(Metrics):
 
     def provider_balance(self, provider: str, amount: float) -> None:
         self._balance.labels(provider).set(amount)
+
+    def leader(self, leading: bool) -> None:
+        self._leader.set(1 if leading else 0)

@@ -49,6 +49,8 @@ class WebDependencies:
     counts_ttl: float = METRICS_COUNTS_TTL
     keepalive_timeout: float = KEEPALIVE_TIMEOUT
     dead_tasks: Callable[[], dict[str, str]] = dict  # background loops that ended, and why
+    # With several processes on one database: "leader" or "follower" (bot/core/leadership.py); None: one process.
+    role: Callable[[], str] | None = None
 
 
 # The dependencies live on the aiohttp app too, so a test can shorten a deadline on the running bot.
@@ -143,9 +145,10 @@ class Routes:
         gateway = self.deps.gateway_ok()
         dead = self.deps.dead_tasks()
         healthy = database and gateway and not dead
+        role = {"role": self.deps.role()} if self.deps.role is not None else {}
         return _json(
             {"status": "ok" if healthy else "unavailable", "database": database, "gateway": gateway,
-             "dead_tasks": dead},
+             "dead_tasks": dead, **role},
             200 if healthy else 503,
         )
 

@@ -80,6 +80,14 @@ class PostgresJobStore:
         assignments, values = _assignments(fields, first=3)
         await self._db.execute(f"UPDATE jobs SET updated_at = $2{assignments} WHERE id = $1", job_id, at, *values)
 
+    async def claim_submit(self, job_id: str, at: datetime, *, attempts: int) -> bool:
+        """One conditional UPDATE: READ COMMITTED re-checks its WHERE after waiting for the row, so of a submit
+        and a cancel claiming one job at once (from any processes), one wins."""
+        status = await self._db.execute(
+            "UPDATE jobs SET submitting_since = $2, attempts = $3, updated_at = $2 "
+            "WHERE id = $1 AND status = 'queued' AND submitting_since IS NULL", job_id, at, attempts)
+        return _affected(status) == 1
+
     async def record_event(self, job_id: str, at: datetime, kind: str, detail: str | None = None) -> None:
         await self._db.execute(
             "INSERT INTO job_events (job_id, at, kind, detail) VALUES ($1, $2, $3, $4)", job_id, at, kind, detail)
@@ -157,10 +165,11 @@ async def _reserve_spend(connection: Connection, job_id: str, spend: SpendCharge
     """storage/spend.py's reserve_spend_in: the job's estimate and day, after `spend.check` accepted it beside
     what the day's other jobs spent."""
     day = date.fromisoformat(spend.day)
-    spent = await connection.fetchval(
-        "SELECT COALESCE(SUM(COALESCE(reported_cost, estimated_cost, 0)), 0) FROM jobs "
-        "WHERE spend_day = $1 AND status <> 'failed' AND id <> $2", day, job_id)
-    spend.check(from_micros(spent))
+    if spend.limited:  # without a limit there is nothing to decide: the day's sum is not read
+        spent = await connection.fetchval(
+            "SELECT COALESCE(SUM(COALESCE(reported_cost, estimated_cost, 0)), 0) FROM jobs "
+            "WHERE spend_day = $1 AND status <> 'failed' AND id <> $2", day, job_id)
+        spend.check(from_micros(spent))
     await connection.execute("UPDATE jobs SET estimated_cost = $2, spend_day = $3 WHERE id = $1", job_id,
                              None if spend.estimate is None else to_micros(spend.estimate), day)
 

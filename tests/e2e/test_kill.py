@@ -45,6 +45,9 @@ class BotProcess:
         self.database_url = postgres.database_url(tmp_path) if postgres.e2e_on_postgres() else None
         if self.database_url:
             self.env["DATABASE_URL"] = self.database_url
+            # The killed process still holds the leader lease; the restarted one (another process to the
+            # database) takes over when it runs out, as it would in production after LEASE_SECONDS.
+            self.env["LEASE_SECONDS"] = "3"
         self.log = tmp_path / "bot.log"
         self.process: asyncio.subprocess.Process | None = None
 

@@ -133,6 +133,12 @@ class SpendCharge(Protocol):
         """The UTC day (ISO date) the job's spend counts in."""
         ...
 
+    @property
+    def limited(self) -> bool:
+        """False when there is no daily limit: `check` accepts anything, so the day's spend need not be summed
+        (a sum over every job of the day, on each insert)."""
+        ...
+
     def check(self, spent: Decimal) -> None:
         """Given what the day's other jobs spent (reported costs where known, else estimates; failed jobs not
         counted), raise a UserFacingError when this job does not fit in the daily limit: the insert then rolls
@@ -209,6 +215,11 @@ class JobRepository(Protocol):
 
     async def update(self, job_id: str, at: datetime, **fields: Any) -> None:
         """Set fields that are not the status (message ids, attempts, errors)."""
+        ...
+
+    async def claim_submit(self, job_id: str, at: datetime, *, attempts: int) -> bool:
+        """Mark a queued job as being submitted (`submitting_since` = `at`, with `attempts`), only while it is
+        queued and claimed by nobody; False when it is not (cancelled, sent, or claimed by another path)."""
         ...
 
     async def record_event(self, job_id: str, at: datetime, kind: str, detail: str | None = None) -> None: ...
