@@ -12,37 +12,13 @@ from bot.core.dispatcher import Dispatcher, worth_showing
 from bot.core.lifecycle import JobLifecycle
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus, VideoRequest
-from bot.core.ports.provider import Capabilities, ProviderUpdate, RateLimit, SubmitResult
 from bot.core.slots import ProviderSlots
 from storage.database import Database
 from storage.jobs import JobStore
 from tests.clock import FakeClock
+from tests.standin_provider import StandInProvider
 
 ALICE, BOB = 10, 11
-
-
-class StandInProvider:
-    """Implements the Provider protocol; accepts every submit and remembers the order."""
-
-    name = "standin"
-    capabilities = Capabilities(durations=(5,), modes=("std",), push=False, rate_limit=RateLimit(60, 60))
-    rate_key = "standin:key"
-
-    def __init__(self) -> None:
-        self.submitted: list[str] = []
-
-    async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:
-        self.submitted.append(request.prompt)
-        return SubmitResult(f"p-{len(self.submitted)}")
-
-    async def status(self, provider_job_id: str) -> ProviderUpdate:
-        raise NotImplementedError
-
-    def parse_callback(self, body: bytes) -> ProviderUpdate:
-        raise NotImplementedError
-
-    def expected_seconds(self, request: VideoRequest) -> float:
-        return 60.0
 
 
 class RecordingTracker:

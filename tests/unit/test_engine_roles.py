@@ -18,10 +18,10 @@ from bot.core.engine import EngineSettings, JobEngine
 from bot.core.errors import NotAllowed
 from bot.core.jobs import Submission
 from bot.core.metrics import Metrics
-from bot.core.models import Job, JobStatus, VideoRequest
+from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
 from bot.core.ports.leadership import JobSignal, SignalHandler
-from bot.core.ports.provider import Capabilities, ProviderState, ProviderUpdate, RateLimit, SubmitResult
+from bot.core.ports.provider import ProviderState, ProviderUpdate
 from bot.core.ports.publisher import Result
 from bot.core.quotas import QuotaPeriod, QuotaPolicy, QuotaService
 from storage.database import Database
@@ -29,30 +29,9 @@ from storage.guild_settings import GuildSettingsStore
 from storage.jobs import JobStore
 from storage.member_settings import MemberSettingsStore
 from storage.quotas import QuotaStore
+from tests.standin_provider import StandInProvider
 
 GUILD, CHANNEL, ALICE, BOB = 1, 2, 10, 11
-
-
-class StandInProvider:
-    name = "standin"
-    capabilities = Capabilities(durations=(5,), modes=("std",), push=False, rate_limit=RateLimit(600, 60))
-    rate_key = "standin:key"
-
-    def __init__(self) -> None:
-        self.submitted: list[str] = []
-
-    async def submit(self, request: VideoRequest, *, callback_url: str | None) -> SubmitResult:
-        self.submitted.append(request.prompt)
-        return SubmitResult(f"p-{len(self.submitted)}")
-
-    async def status(self, provider_job_id: str) -> ProviderUpdate:
-        raise AssertionError("no poll is due in these tests")
-
-    def parse_callback(self, body: bytes) -> ProviderUpdate:
-        raise NotImplementedError
-
-    def expected_seconds(self, request: VideoRequest) -> float:
-        return 60.0
 
 
 class RecordingPublisher:
@@ -123,7 +102,7 @@ class Processes:
 async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
     database = await Database.open(tmp_path / "bot.sqlite3")
     clock, store, signals = SystemClock(), JobStore(database), MemorySignals()
-    provider, publisher = StandInProvider(), RecordingPublisher()
+    provider, publisher = StandInProvider(calls_per_minute=600), RecordingPublisher()
     moderation = ModerationService(GuildSettingsStore(database))
     quotas = QuotaService(store=QuotaStore(database), moderation=moderation, clock=clock, policy=QuotaPolicy(
         default_user_quota=100, default_guild_pool=0, period=QuotaPeriod.DAY, multipliers={"std": 1},
