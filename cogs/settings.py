@@ -24,6 +24,7 @@ from bot.core.ports.provider import Capabilities
 from bot.core.ports.repositories import MemberSettings
 from bot.discord_adapter import render_settings
 from bot.discord_adapter.allowed_guilds import AllowedServersOnly
+from bot.discord_adapter.built_commands import server_command
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import answer_error
@@ -61,14 +62,8 @@ def build_settings_command(caps: Capabilities, handler: Handler) -> app_commands
         descriptions["audio"] = "Generate sound with your videos"
     params.append(Param("dm", kind, annotation=bool | None, default=None))
     descriptions["dm"] = "Send your finished videos to you by direct message instead of the channel"
-    settings.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    settings = app_commands.describe(**descriptions)(settings)
-    settings = app_commands.choices(**choices)(settings)
-    settings = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(settings)
-    settings = app_commands.allowed_installs(guilds=True, users=False)(settings)
-    settings = app_commands.guild_only()(settings)
-    return app_commands.Command(name="settings", description="Your defaults for /video: length, shape, quality, "
-                                "delivery by DM", callback=settings)
+    return server_command("settings", "Your defaults for /video: length, shape, quality, delivery by DM", settings,
+                          params, descriptions, choices)
 
 
 def settings_view(settings: MemberSettings, caps: Capabilities, lang: Lang) -> discord.ui.View:

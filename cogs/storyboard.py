@@ -24,6 +24,7 @@ from bot.core.jobs import PROMPT_LIMIT, Submission
 from bot.core.messages import Choices
 from bot.core.ports.provider import Capabilities, StoryboardSupport
 from bot.core.storyboard import EXAMPLE, parse_shots, storyboard_text
+from bot.discord_adapter.built_commands import server_command
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import answer_error, reply_privately
 from bot.discord_adapter.modal_routes import FormValues, send_form
@@ -57,14 +58,8 @@ def build_storyboard_command(caps: Capabilities, handler: Handler) -> app_comman
     if caps.audio:
         params.append(Param("audio", kind, annotation=bool | None, default=None))
         descriptions["audio"] = "Generate sound with the video"
-    storyboard.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    storyboard = app_commands.describe(**descriptions)(storyboard)
-    storyboard = app_commands.choices(**choices)(storyboard)
-    storyboard = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(storyboard)
-    storyboard = app_commands.allowed_installs(guilds=True, users=False)(storyboard)
-    storyboard = app_commands.guild_only()(storyboard)
-    return app_commands.Command(name="storyboard", description="A video of several shots, written one a line",
-                                callback=storyboard)
+    return server_command("storyboard", "A video of several shots, written one a line", storyboard, params,
+                          descriptions, choices)
 
 
 def form_id(aspect: str | None, mode: str | None, audio: bool | None) -> str:

@@ -29,6 +29,7 @@ from bot.core.showing import not_showable
 from bot.discord_adapter import render
 from bot.discord_adapter.allowed_guilds import AllowedServersOnly
 from bot.discord_adapter.bot_permissions import cannot_post_here
+from bot.discord_adapter.built_commands import server_command
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import NOT_REFUNDED_KEY, NOT_STARTED_KEY, answer_error, reply_privately
@@ -96,13 +97,7 @@ def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Co
         descriptions["camera_strength"] = (f"How strong a simple camera move is, {low} to {high} "
                                            f"(empty: {caps.camera.default_strength})")
         choices["camera"] = [app_commands.Choice(name=camera_label(move), value=move) for move in caps.camera.moves]
-    video.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    video = app_commands.describe(**descriptions)(video)
-    video = app_commands.choices(**choices)(video)
-    video = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(video)
-    video = app_commands.allowed_installs(guilds=True, users=False)(video)
-    video = app_commands.guild_only()(video)
-    return app_commands.Command(name="video", description="Generate a short AI video with Kling", callback=video)
+    return server_command("video", "Generate a short AI video with Kling", video, params, descriptions, choices)
 
 
 def images_from(options: dict[str, Any]) -> tuple[ImageInput, ...]:
