@@ -51,6 +51,7 @@ from bot.web.metrics import PrometheusMetrics
 from bot.web.server import WebDependencies, build_app
 from storage.backends import coordination_for, open_stores
 from storage.database import DatabaseUnavailable
+from storage.sole_process import SoleProcess
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,13 @@ class Application:
         secret_mask.add(self.sandbox_key)
         self.background = BackgroundTasks()
         self._gateway: asyncio.Task[Any] | None = None
+        self.sole_process: SoleProcess | None = None
         self.listener_url = ""
 
     async def start(self) -> None:
         settings = self.settings
+        if settings.database_url is None:  # one bot process per SQLite file (storage/sole_process.py)
+            self.sole_process = SoleProcess.claim(settings.database_path)
         # SQLite at DATABASE_PATH, or PostgreSQL with DATABASE_URL (storage/backends.py).
         self.stores = await open_stores(database_path=settings.database_path,
                                         database_url=str(settings.database_url) if settings.database_url else None)
@@ -222,7 +226,7 @@ class Application:
         # The lease goes once the engine has stopped (a follower then takes over at once), before the database.
         closers = [("alerts", "close"), ("engine", "close"), ("leadership", "release"), ("publisher", "wait_for_edits"),
                    ("bot", "close"), ("runner", "cleanup"), ("session", "close"), ("downloads", "close"),
-                   ("database", "close")]
+                   ("database", "close"), ("sole_process", "release")]
         for owner, method in closers:
             target = getattr(self, owner, None)
             if target is not None:
