@@ -10,13 +10,12 @@ call: a cog calls one method (`submit`, `cancel`, `recent`, ...), the HTTP liste
 Several processes on one database (`signals` given): every process accepts jobs, cancels them and records
 callbacks; only the leader runs the dispatcher, the poll loop and delivery (bot/core/leadership.py says why).
 A follower tells the leader what it did (a job queued, completed, failed at the provider, cancelled) by a job
-signal, and the leader also sweeps the database every `SWEEP_SECONDS`, because signals can be lost: the sweep
-is what makes it correct, the signals only make it fast.
+signal, and the leader also sweeps the database (bot/core/other_processes.py), because signals can be lost: the
+sweep is what makes it correct, the signals only make it fast.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -37,13 +36,14 @@ from bot.core.incidents import Incidents
 from bot.core.jobs import JobIntake, Submission
 from bot.core.leadership import Role
 from bot.core.lifecycle import JobLifecycle
-from bot.core.log_context import JobFields, bind_job
+from bot.core.log_context import bind_job
 from bot.core.media_archive import MediaArchive
 from bot.core.member_settings import MemberSettingsService
 from bot.core.messages import Message, english_names
 from bot.core.metrics import CreditKind, Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
+from bot.core.other_processes import OtherProcesses
 from bot.core.ports.frames import StartFrames
 from bot.core.ports.image_links import ImageLinks
 from bot.core.ports.leadership import JobSignal, JobSignals
@@ -78,12 +78,6 @@ ShowStatus = Callable[[Job, int | None, datetime | None], Awaitable[int | None]]
 # Beyond this many waiting jobs a new job's first status message shows its position alone (working out its
 # estimate walks the whole queue); the dispatcher's next refresh of positions adds the estimate.
 ESTIMATE_AT_ONCE_LIMIT = 200
-# With several processes: how often the leader looks in the database for queued jobs it has not heard of and
-# finished jobs nobody delivers (a lost signal, a leader change).
-SWEEP_SECONDS = 5.0
-# A queued job whose status message is not recorded yet may still be on its way through another process's
-# `submit`; the sweep leaves it this long (a process that died half-way leaves it for good).
-START_GRACE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +169,12 @@ class JobEngine:
             if last_frames is not None and start_frames is not None and continuable(provider.capabilities) else None
         )
         self.delivery.continuations = self.continuations  # keeps each delivered clip's last frame
+        # What the leader does for the other processes: act on their signals, sweep for what a lost one left.
+        self.others = OtherProcesses(
+            store=store, dispatcher=self.dispatcher, tracker=self.tracker, delivery=self.delivery, clock=clock,
+            provider_name=provider.name, queue=lambda job: self._queue(job, shown_position=None),
+            abandon=self._abandon,
+        )
 
     # -- a member's job ---------------------------------------------------------------------------------
     async def submit(self, submission: Submission, show_status: ShowStatus) -> Job:
@@ -447,92 +447,14 @@ class JobEngine:
         await self.recover()
         self.run(background)
         if self.signals is not None:
-            background.start("job-signals", self.signals.listen(self._on_signal))
-            background.start("leader-sweep", self._sweep_forever())
+            background.start("job-signals", self.signals.listen(self.others.on_signal))
+            background.start("leader-sweep", self.others.sweep_forever())
 
     def stop_leading(self) -> None:
         """This process is no longer sure it leads and is about to stop: send nothing more, deliver nothing
         more that a follower's callback finishes."""
         self.role.leading = False
         self.dispatcher.stop_sending()
-
-    async def _on_signal(self, signal: JobSignal, job_id: str) -> None:
-        with bind_job(JobFields(job_id, provider=self.provider.name)):
-            try:
-                if signal is JobSignal.QUEUED:
-                    await self._adopt(job_id)
-                elif signal is JobSignal.CANCELLED:
-                    self.dispatcher.withdraw(job_id)
-                else:
-                    await self._finished_elsewhere(job_id)
-            except Exception:
-                log.exception("could not act on the job's %s signal; the sweep comes back to it", signal.value)
-
-    async def _adopt(self, job_id: str) -> None:
-        """Queue a job another process accepted, unless it is here already or no longer waiting, and show its
-        place (its status message says "Queued" without one until now)."""
-        if self.dispatcher.knows(job_id):
-            return
-        job = await self.store.get(job_id)
-        if (job is None or job.status is not JobStatus.QUEUED or job.submitting_since is not None
-                or self.dispatcher.knows(job_id)):
-            return
-        with bind_job(job):
-            await self._queue(job, shown_position=None)
-
-    async def _finished_elsewhere(self, job_id: str) -> None:
-        """Another process recorded the job's end at the provider: its slot is free, and a video is delivered."""
-        job = await self.store.get(job_id)
-        if job is None or job.status in (JobStatus.SUBMITTED, JobStatus.PROCESSING):
-            return
-        self.tracker.left_provider(job_id)
-        if job.status is JobStatus.COMPLETED:
-            with bind_job(job):
-                self.delivery.schedule(job)
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)  # real time: it paces database reads, whatever the clock says
-            try:
-                await self.sweep()
-            except Exception as error:
-                log.warning("the leader's sweep failed (%s); trying again in %.0f s", error, SWEEP_SECONDS)
-
-    async def sweep(self) -> int:
-        """Queue the queued jobs this leader has not heard of and deliver the completed ones nobody delivers
-        (what a lost signal or a leader change left). Returns how many jobs it picked up."""
-        picked = 0
-        for job in await self.store.with_status((JobStatus.QUEUED, JobStatus.COMPLETED)):
-            if job.status is JobStatus.COMPLETED:
-                picked += await self._sweep_completed(job.id)
-            elif not self.dispatcher.knows(job.id) and job.submitting_since is None:
-                picked += await self._sweep_queued(job)
-        if picked:
-            log.info("the sweep picked up %d job(s) no signal had announced", picked)
-        return picked
-
-    async def _sweep_completed(self, job_id: str) -> int:
-        if self.delivery.handled_here(job_id):
-            return 0
-        job = await self.store.get(job_id)  # again: a delivery may have finished since the list was read
-        if job is None or job.status is not JobStatus.COMPLETED or self.delivery.handled_here(job_id):
-            return 0
-        with bind_job(job):
-            self.delivery.schedule(job)
-        return 1
-
-    async def _sweep_queued(self, job: Job) -> int:
-        young = (self.clock.now() - job.created_at).total_seconds() < START_GRACE_SECONDS
-        if job.status_message_id is None and young:
-            return 0  # its process may still be showing its status message
-        if job.parent_job_id is not None and not job.request.image_urls:
-            if young:
-                return 0
-            with bind_job(job):  # a Continue whose process stopped before its start frame was shown: never sent
-                await self._abandon(job)
-            return 1
-        await self._adopt(job.id)
-        return 1
 
     async def drain(self, grace: float) -> int:
         """The first part of a graceful stop: refuse new jobs, and give submits on the wire up to `grace`

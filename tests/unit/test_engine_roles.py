@@ -188,7 +188,7 @@ async def test_a_callback_on_a_follower_is_recorded_there_and_the_leader_deliver
     delivered = await reaches(processes.store, job.id, JobStatus.DELIVERED)
     assert processes.publisher.posted == [job.id] and delivered.result_message_id == 9001
     assert not processes.leader.slots.holds(job.id)  # its slot is free for the next job
-    assert await processes.leader.sweep() == 0  # nothing left behind
+    assert await processes.leader.others.sweep() == 0  # nothing left behind
 
 
 async def test_a_cancel_on_a_follower_wins_in_the_database_and_the_leader_drops_the_job(processes: Processes) -> None:
@@ -233,11 +233,11 @@ async def test_the_sweep_picks_up_what_lost_signals_left(processes: Processes) -
     processes.signals.dropping = True
     job = await submit(processes.follower, "signal lost")
     assert not processes.leader.dispatcher.knows(job.id)
-    assert await processes.leader.sweep() == 1
+    assert await processes.leader.others.sweep() == 1
     at_provider = await reaches(processes.store, job.id, JobStatus.SUBMITTED)
     await processes.follower.tracker.apply(job.id, at_provider.provider_job_id, ProviderUpdate(
         str(at_provider.provider_job_id), ProviderState.COMPLETED, video_url="http://127.0.0.1/v.mp4"), "callback")
-    assert await processes.leader.sweep() == 1
+    assert await processes.leader.others.sweep() == 1
     await reaches(processes.store, job.id, JobStatus.DELIVERED)
-    assert await processes.leader.sweep() == 0
+    assert await processes.leader.others.sweep() == 0
     assert processes.publisher.posted == [job.id]
