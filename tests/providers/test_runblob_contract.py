@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import aiohttp
 import pytest
 
-from bot.providers.base import ErrorKind, MalformedCallback, ProviderError, ProviderState
-from bot.providers.runblob import CAPABILITIES, RunblobProvider
+from bot.providers.base import ErrorKind, MalformedCallback, ProviderError, ProviderState, ReportedCost
+from bot.providers.runblob import CAPABILITIES, RunblobProvider, price_of
 from tests.fakes.runblob import FakeRunblob
 from tests.providers import SHORT_TIMEOUT, TEST_TIMEOUT, CallbackSink, closed_base_url, video_request
 
@@ -225,3 +227,33 @@ def test_capabilities_and_expected_seconds(provider: RunblobProvider) -> None:
     assert provider.expected_seconds(video_request(duration=5)) < provider.expected_seconds(
         video_request(duration=15, mode="pro")
     )
+
+
+# -- runblob's reported cost: `price` in the create answer (money, a decimal string), and wherever a status or
+# webhook carries it.
+async def test_the_create_answers_price_is_the_jobs_cost_in_money(provider: RunblobProvider) -> None:
+    result = await provider.submit(video_request(), callback_url=None)
+    assert result.reported_cost == ReportedCost(Decimal("0.50"))  # the fake answers as the docs: "price": "0.50"
+
+
+async def test_a_status_without_a_price_reports_none(provider: RunblobProvider, fake: FakeRunblob) -> None:
+    result = await provider.submit(video_request(), callback_url=None)
+    fake.set_state(result.provider_job_id, "processing")
+    update = await provider.status(result.provider_job_id)
+    assert update.state is ProviderState.PROCESSING and update.reported_cost is None
+
+
+def test_a_webhook_with_a_price_carries_it(provider: RunblobProvider) -> None:
+    body = json.dumps({"generation_id": "g-1", "status": "completed", "video_url": "https://cdn.example/v.mp4",
+                       "price": "1.25"}).encode()
+    assert provider.parse_callback(body).reported_cost == ReportedCost(Decimal("1.25"))
+
+
+@pytest.mark.parametrize(("price", "expected"), [
+    ("0.50", Decimal("0.50")), (0.5, Decimal("0.5")), (" 2 ", Decimal("2")), (None, None), ("", None),
+    ("free", None), ("-1", None), ("NaN", None), (True, None),
+])
+def test_price_is_read_defensively(price: object, expected: Decimal | None) -> None:
+    cost = price_of(price)  # type: ignore[arg-type]
+    assert (cost.amount if cost else None) == expected
+    assert cost is None or not cost.units
