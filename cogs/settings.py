@@ -9,9 +9,7 @@ after a restart. The choices come from the provider's capabilities, like `/video
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -24,46 +22,28 @@ from bot.core.ports.provider import Capabilities
 from bot.core.ports.repositories import MemberSettings
 from bot.discord_adapter import render_settings
 from bot.discord_adapter.allowed_guilds import AllowedServersOnly
-from bot.discord_adapter.built_commands import server_command
+from bot.discord_adapter.built_commands import CommandOptions, Handler, server_command
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import answer_error
 from bot.i18n import Lang, interaction_lang
 
-Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 AUDIO, DM = "audio", "dm"  # the values of the "extras" menu
 
 
 def build_settings_command(caps: Capabilities, handler: Handler) -> app_commands.Command[Any, ..., None]:
     """`/settings` with the options the provider supports, each optional."""
-
-    async def settings(interaction: discord.Interaction, **options: Any) -> None:
-        await handler(interaction, options)
-
-    Param = inspect.Parameter
-    kind = Param.POSITIONAL_OR_KEYWORD
-    params = [
-        Param("interaction", kind, annotation=discord.Interaction),
-        Param("duration", kind, annotation=int | None, default=None),
-        Param("aspect", kind, annotation=str | None, default=None),
-    ]
-    descriptions = {"duration": "Your usual length of a video", "aspect": "Your usual shape of a video"}
-    choices: dict[str, list[app_commands.Choice[Any]]] = {
-        "duration": [app_commands.Choice(name=locale_str(render_settings.duration_label(d), key="choice.seconds",
-                                                    seconds=d), value=d) for d in caps.durations],
-        "aspect": [app_commands.Choice(name=a, value=a) for a in caps.aspects],
-    }
-    if len(caps.modes) > 1:
-        params.append(Param("mode", kind, annotation=str | None, default=None))
-        descriptions["mode"] = "Your usual quality (higher quality costs more credits)"
-        choices["mode"] = [app_commands.Choice(name=render_settings.mode_label(m, caps), value=m) for m in caps.modes]
-    if caps.audio:
-        params.append(Param("audio", kind, annotation=bool | None, default=None))
-        descriptions["audio"] = "Generate sound with your videos"
-    params.append(Param("dm", kind, annotation=bool | None, default=None))
-    descriptions["dm"] = "Send your finished videos to you by direct message instead of the channel"
-    return server_command("settings", "Your defaults for /video: length, shape, quality, delivery by DM", settings,
-                          params, descriptions, choices)
+    options = CommandOptions()
+    options.option("duration", int | None, "Your usual length of a video",
+                [app_commands.Choice(name=locale_str(render_settings.duration_label(d), key="choice.seconds",
+                                                     seconds=d), value=d) for d in caps.durations])
+    options.aspect_option(caps, "Your usual shape of a video")
+    options.mode_option(caps, "Your usual quality (higher quality costs more credits)",
+                     lambda m: render_settings.mode_label(m, caps))
+    options.audio_option(caps, "Generate sound with your videos")
+    options.option("dm", bool | None, "Send your finished videos to you by direct message instead of the channel")
+    return server_command("settings", "Your defaults for /video: length, shape, quality, delivery by DM", handler,
+                          options)
 
 
 def settings_view(settings: MemberSettings, caps: Capabilities, lang: Lang) -> discord.ui.View:

@@ -10,9 +10,7 @@ shots cannot be used, the member gets the reason and their own text back, to fix
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -24,7 +22,7 @@ from bot.core.jobs import PROMPT_LIMIT, Submission
 from bot.core.messages import Choices
 from bot.core.ports.provider import Capabilities, StoryboardSupport
 from bot.core.storyboard import EXAMPLE, parse_shots, storyboard_text
-from bot.discord_adapter.built_commands import server_command
+from bot.discord_adapter.built_commands import CommandOptions, Handler, server_command
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import answer_error, reply_privately
 from bot.discord_adapter.modal_routes import FormValues, send_form
@@ -34,32 +32,15 @@ from cogs.video import start_job
 
 STORYBOARD_FORM = r"kb:storyboard:(?P<aspect>\d{1,2}x\d{1,2}):(?P<mode>[a-z0-9]{1,8}|-):(?P<audio>[01-])"
 UNSET = "-"  # an option left empty: the member's /settings default applies
-Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
 
 def build_storyboard_command(caps: Capabilities, handler: Handler) -> app_commands.Command[Any, ..., None]:
     """`/storyboard` with the settings the provider offers a choice of."""
-
-    async def storyboard(interaction: discord.Interaction, **options: Any) -> None:
-        await handler(interaction, options)
-
-    Param = inspect.Parameter
-    kind = Param.POSITIONAL_OR_KEYWORD
-    params = [Param("interaction", kind, annotation=discord.Interaction),
-              Param("aspect", kind, annotation=str | None, default=None)]
-    descriptions = {"aspect": "Shape of the video (empty: your /settings default)"}
-    choices: dict[str, list[app_commands.Choice[Any]]] = {
-        "aspect": [app_commands.Choice(name=a, value=a) for a in caps.aspects],
-    }
-    if len(caps.modes) > 1:
-        params.append(Param("mode", kind, annotation=str | None, default=None))
-        descriptions["mode"] = "Quality (higher quality costs more credits)"
-        choices["mode"] = [app_commands.Choice(name=caps.mode_labels.get(m, m), value=m) for m in caps.modes]
-    if caps.audio:
-        params.append(Param("audio", kind, annotation=bool | None, default=None))
-        descriptions["audio"] = "Generate sound with the video"
-    return server_command("storyboard", "A video of several shots, written one a line", storyboard, params,
-                          descriptions, choices)
+    options = CommandOptions()
+    options.aspect_option(caps, "Shape of the video (empty: your /settings default)")
+    options.mode_option(caps, "Quality (higher quality costs more credits)", lambda m: caps.mode_labels.get(m, m))
+    options.audio_option(caps, "Generate sound with the video")
+    return server_command("storyboard", "A video of several shots, written one a line", handler, options)
 
 
 def form_id(aspect: str | None, mode: str | None, audio: bool | None) -> str:

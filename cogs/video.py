@@ -29,7 +29,7 @@ from bot.core.showing import not_showable
 from bot.discord_adapter import render
 from bot.discord_adapter.allowed_guilds import AllowedServersOnly
 from bot.discord_adapter.bot_permissions import cannot_post_here
-from bot.discord_adapter.built_commands import server_command
+from bot.discord_adapter.built_commands import CommandOptions, Handler, server_command
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
 from bot.discord_adapter.errors import NOT_REFUNDED_KEY, NOT_STARTED_KEY, answer_error, reply_privately
@@ -43,61 +43,35 @@ log = logging.getLogger(__name__)
 IMAGE_OPTIONS = ("image", "image2", "image3", "image4", "image5")
 SUGGESTED_JOBS = 25  # Discord shows at most 25 suggestions
 LINK = re.compile(r"https?://\S+")  # the link a result post gives instead of an attachment
-Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
 
 def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Command[Any, ..., None]:
-    """`/video` with exactly the options the provider supports."""
-
-    async def video(interaction: discord.Interaction, **options: Any) -> None:
-        await handler(interaction, options)
-
-    Param = inspect.Parameter
-    kind = Param.POSITIONAL_OR_KEYWORD
-    params = [
-        Param("interaction", kind, annotation=discord.Interaction),
-        Param("prompt", kind, annotation=app_commands.Range[str, 1, PROMPT_LIMIT]),
-        # Optional: left empty, the member's /settings default applies, else the provider's first choice.
-        Param("duration", kind, annotation=int | None, default=None),
-        Param("aspect", kind, annotation=str | None, default=None),
-    ]
-    descriptions = {
-        "prompt": "What the video should show (up to 2,500 characters)",
-        "duration": "Length of the video (empty: your /settings default)",
-        "aspect": "Shape of the video (empty: your /settings default)",
-    }
-    choices: dict[str, list[app_commands.Choice[Any]]] = {
-        "duration": [app_commands.Choice(name=locale_str(f"{d} seconds", key="choice.seconds", seconds=d), value=d)
-                     for d in caps.durations],
-        "aspect": [app_commands.Choice(name=a, value=a) for a in caps.aspects],
-    }
-    if len(caps.modes) > 1:
-        params.append(Param("mode", kind, annotation=str | None, default=None))
-        descriptions["mode"] = "Quality (higher quality costs more credits)"
-        choices["mode"] = [app_commands.Choice(name=caps.mode_labels.get(m, m), value=m) for m in caps.modes]
+    """`/video` with exactly the options the provider supports. Options left empty take the member's /settings
+    default, else the provider's first choice."""
+    options = CommandOptions()
+    options.option("prompt", app_commands.Range[str, 1, PROMPT_LIMIT],
+                "What the video should show (up to 2,500 characters)", required=True)
+    options.option("duration", int | None, "Length of the video (empty: your /settings default)",
+                [app_commands.Choice(name=locale_str(f"{d} seconds", key="choice.seconds", seconds=d), value=d)
+                 for d in caps.durations])
+    options.aspect_option(caps, "Shape of the video (empty: your /settings default)")
+    options.mode_option(caps, "Quality (higher quality costs more credits)", lambda m: caps.mode_labels.get(m, m))
     if caps.negative_prompt:
-        params.append(Param("negative_prompt", kind, annotation=app_commands.Range[str, 1, PROMPT_LIMIT] | None,
-                            default=None))
-        descriptions["negative_prompt"] = "What the video should avoid"
-    if caps.audio:
-        params.append(Param("audio", kind, annotation=bool | None, default=None))
-        descriptions["audio"] = "Generate sound with the video"
+        options.option("negative_prompt", app_commands.Range[str, 1, PROMPT_LIMIT] | None,
+                       "What the video should avoid")
+    options.audio_option(caps, "Generate sound with the video")
     for index, name in enumerate(IMAGE_OPTIONS[: caps.max_images]):
-        params.append(Param(name, kind, annotation=discord.Attachment | None, default=None))
-        descriptions[name] = "Start from this image (image-to-video)" if index == 0 else "Another reference image"
+        options.option(name, discord.Attachment | None,
+                    "Start from this image (image-to-video)" if index == 0 else "Another reference image")
     if caps.end_image:
-        params.append(Param("end_image", kind, annotation=discord.Attachment | None, default=None))
-        descriptions["end_image"] = "End on this image (the last frame)"
+        options.option("end_image", discord.Attachment | None, "End on this image (the last frame)")
     if caps.camera is not None:
         low, high = caps.camera.strengths
-        params.append(Param("camera", kind, annotation=str | None, default=None))
-        params.append(Param("camera_strength", kind, annotation=app_commands.Range[int, low, high] | None,
-                            default=None))
-        descriptions["camera"] = "A camera move"
-        descriptions["camera_strength"] = (f"How strong a simple camera move is, {low} to {high} "
-                                           f"(empty: {caps.camera.default_strength})")
-        choices["camera"] = [app_commands.Choice(name=camera_label(move), value=move) for move in caps.camera.moves]
-    return server_command("video", "Generate a short AI video with Kling", video, params, descriptions, choices)
+        options.option("camera", str | None, "A camera move",
+                    [app_commands.Choice(name=camera_label(move), value=move) for move in caps.camera.moves])
+        options.option("camera_strength", app_commands.Range[int, low, high] | None,
+                    f"How strong a simple camera move is, {low} to {high} (empty: {caps.camera.default_strength})")
+    return server_command("video", "Generate a short AI video with Kling", handler, options)
 
 
 def images_from(options: dict[str, Any]) -> tuple[ImageInput, ...]:

@@ -172,7 +172,8 @@ TEXT_CALLS = frozenset({"send_message", "send", "reply_privately", "edit_message
 # they sit), logging, and exceptions that reach the operator's log, never a member.
 NOT_MEMBER_TEXT_CALLS = frozenset({
     "describe", "Choice", "locale_str", "ContextMenu", "Group", "command", "Command",
-    "server_command",  # bot/discord_adapter/built_commands.py: an app_commands.Command, localized the same way
+    # bot/discord_adapter/built_commands.py: an app_commands.Command and its options, localized the same way
+    "server_command", "option", "aspect_option", "mode_option", "audio_option",
     "debug", "info", "warning", "error", "exception", "critical", "getLogger",
     "RuntimeError", "ValueError", "TypeError", "KeyError", "PublishError", "StartFrameNotShown",
 })
