@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from tests.fakes.discord import DEFAULT_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
-from tests.harness import CHANNEL, GUILD, MANAGE_GUILD
+from tests.harness import ALICE, CHANNEL, GUILD, MANAGE_GUILD, BotHarness
 
 MOD = 810000000000000020  # has Manage Server
 HELPER = 810000000000000021  # has the moderator role once a moderator names it, not Manage Server
@@ -44,3 +46,15 @@ async def private_reply(interaction: FakeInteraction) -> str:
     assert response["type"] == 4, response
     assert response["data"].get("flags", 0) & EPHEMERAL, response
     return str(response["data"]["content"])
+
+
+async def video_burst(harness: BotHarness, count: int = 20,
+                      members: Sequence[int] = (ALICE,)) -> tuple[list[dict[str, Any]], list[str]]:
+    """`count` `/video` at once, from `members` in turn: the public answers (status messages) and the texts of
+    the private ones (refusals)."""
+    interactions = await asyncio.gather(*[harness.video(f"burst {i}", user_id=members[i % len(members)])
+                                          for i in range(count)])
+    responses = await asyncio.gather(*[interaction.wait_response() for interaction in interactions])
+    public = [r for r in responses if not r["data"].get("flags", 0) & EPHEMERAL]
+    private = [r["data"]["content"] for r in responses if r["data"].get("flags", 0) & EPHEMERAL]
+    return public, private

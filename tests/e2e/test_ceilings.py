@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.commands import EPHEMERAL, HELPER, INTEGER, MOD, USER, add_moderators, opt, private_reply, slash
+from tests.e2e.commands import (
+    HELPER,
+    INTEGER,
+    MOD,
+    USER,
+    add_moderators,
+    opt,
+    private_reply,
+    slash,
+    video_burst,
+)
 from tests.fakes.discord import FakeDiscord
 from tests.harness import ALICE, BOB, BotHarness
 
@@ -39,12 +48,7 @@ async def test_twenty_videos_across_members_with_room_for_three_under_the_server
                          max_active_jobs_per_user=10)
     await harness.start()
     try:
-        members = [ALICE, BOB, MOD, HELPER]
-        interactions = await asyncio.gather(*[harness.video(f"burst {i}", user_id=members[i % 4])
-                                              for i in range(20)])
-        responses = await asyncio.gather(*[i.wait_response() for i in interactions])
-        public = [r for r in responses if not r["data"].get("flags", 0) & EPHEMERAL]
-        private = [r["data"]["content"] for r in responses if r["data"].get("flags", 0) & EPHEMERAL]
+        public, private = await video_burst(harness, members=(ALICE, BOB, MOD, HELPER))
         assert len(public) == 3 and len(private) == 17
         assert all(text.startswith("The limit the bot's operator set for this server leaves 0 of 15 credits today; "
                                    "a 5 s std video costs 5. Resets in ") for text in private)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from bot.core.dispatcher import UNCERTAIN_SUBMIT
 from bot.core.models import JobStatus
 from bot.core.moderation import NOT_A_MODERATOR
 from tests.conftest import runblob_harness
-from tests.e2e.commands import EPHEMERAL, INTEGER, MOD, USER, add_moderators, opt, private_reply, slash
+from tests.e2e.commands import INTEGER, MOD, USER, add_moderators, opt, private_reply, slash, video_burst
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness
@@ -53,10 +52,7 @@ async def test_twenty_videos_at_once_with_room_for_three(people: FakeDiscord, tm
     harness = BotHarness(people, tmp_path, default_user_quota=15, max_active_jobs_per_user=10)
     await harness.start()
     try:
-        interactions = await asyncio.gather(*[harness.video(f"burst {i}") for i in range(20)])
-        responses = await asyncio.gather(*[i.wait_response() for i in interactions])
-        public = [r for r in responses if not r["data"].get("flags", 0) & EPHEMERAL]
-        private = [r["data"]["content"] for r in responses if r["data"].get("flags", 0) & EPHEMERAL]
+        public, private = await video_burst(harness)
         assert len(public) == 3 and len(private) == 17
         assert all("Queued" in r["data"]["embeds"][0]["title"] for r in public)
         assert all(text.startswith("You have 0 of 15 credits left today; a 5 s std video costs 5. Resets in ")
