@@ -3,6 +3,7 @@ the fake Discord with a real discord.py client and the fake runblob serving a re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 import pytest
 
 from bot.core.continuing import CANNOT_CONTINUE, TOO_OLD
+from bot.core.jobs import new_job_id
 from bot.core.models import Job, JobStatus
 from tests.clips import BLUE, RED, centre_pixel, close_to, make_clip
 from tests.conftest import runblob_harness
@@ -171,3 +173,26 @@ async def test_the_sandbox_offers_continue_too(discord_fake: FakeDiscord, tmp_pa
         assert (tmp_path / "media" / "frames" / f"{job.id}.png").is_file()
     finally:
         await harness.stop()
+
+
+async def test_a_continue_charged_but_stopped_before_its_frame_was_shown_is_refunded_at_the_next_start(
+    bot: BotHarness, runblob: FakeRunblob
+) -> None:
+    first = await delivered(bot, runblob)
+    # What a crash leaves between the charge and attaching the start frame: a queued continuation, charged, with
+    # no start image yet (written through the bot's own store, as the engine writes it).
+    app = bot.running
+    now = app.clock.now()
+    stranded = dataclasses.replace(first, id=new_job_id(), user_id=BOB, status=JobStatus.QUEUED,
+                                   request=dataclasses.replace(first.request, prompt="night falls", image_urls=()),
+                                   parent_job_id=first.id, created_at=now, updated_at=now, provider_job_id=None,
+                                   submitted_at=None, completed_at=None, video_url=None, delivery_outcome=None,
+                                   result_message_id=None)
+    await app.store.insert(stranded, app.quotas.charge_for(stranded))
+    submits = runblob.submit_calls
+
+    await bot.restart()
+    failed = await bot.wait_status(stranded.id, JobStatus.FAILED)
+    assert (failed.last_error or "").startswith("Not started") and "refunded" in (failed.last_error or "")
+    assert await ledger(bot, BOB) == [(stranded.id, "reserve"), (stranded.id, "refund")]
+    assert runblob.submit_calls == submits  # never sent without its start image
