@@ -55,6 +55,9 @@ from storage.sole_process import SoleProcess
 
 log = logging.getLogger(__name__)
 
+# The most any one part of a stop may take (Application.stop).
+STOP_STEP_SECONDS = 20.0
+
 
 class Application:
     """The whole bot. `start` brings it up (recovering unfinished jobs), `stop` takes it down."""
@@ -229,9 +232,15 @@ class Application:
                    ("database", "close"), ("sole_process", "release")]
         for owner, method in closers:
             target = getattr(self, owner, None)
-            if target is not None:
-                with suppress(Exception):
-                    await getattr(target, method)()
+            if target is None:
+                continue
+            try:  # one part that cannot finish must not keep the others (and the process) from stopping
+                await asyncio.wait_for(getattr(target, method)(), STOP_STEP_SECONDS)
+            except TimeoutError:
+                log.warning("stopping: %s.%s did not finish within %.0f s; going on", owner, method,
+                            STOP_STEP_SECONDS)
+            except Exception:
+                log.debug("stopping: %s.%s failed", owner, method, exc_info=True)
 
     async def run_forever(self) -> None:
         """Start, then run until told to stop (SIGTERM, SIGINT: drained first), until the gateway ends, or

@@ -41,6 +41,9 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK = 0x6B6C696E67626F74
 RETRIES = 5
 CONNECT_TIMEOUT_SECONDS = 10.0
+# asyncpg's `Pool.close` waits for every borrowed connection to come back; one held by a task that never ends
+# would hold up the bot's stop for ever. Past this the pool is terminated instead (its connections cut).
+CLOSE_TIMEOUT_SECONDS = 10.0
 RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 
 
@@ -186,5 +189,9 @@ class PostgresDatabase:
         except Exception:  # any failure means "not answering"
             return False
 
-    async def close(self) -> None:
-        await self.pool.close()
+    async def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout)
+        except TimeoutError:
+            log.warning("a database connection was still in use after %.0f s; closing them all at once", timeout)
+            self.pool.terminate()

@@ -55,3 +55,10 @@ def test_a_dsn_is_described_without_its_password() -> None:
     assert describe_dsn("postgresql://bot:p%40ss@db.internal:6543/kling") == "bot@db.internal:6543/kling"
     assert describe_dsn("postgresql://bot@localhost/kling?host=/run/postgresql") == "bot@/run/postgresql:5432/kling"
     assert "secret" not in describe_dsn("postgres://u:secret@h/d")
+
+
+async def test_closing_does_not_wait_for_ever_on_a_connection_still_in_use(tmp_path: Path) -> None:
+    database = await PostgresDatabase.open(postgres.database_url(tmp_path))
+    borrowed = await database.pool.acquire()  # a task that never gives its connection back
+    await asyncio.wait_for(database.close(timeout=0.5), timeout=10)  # asyncpg's own close would wait for ever
+    assert borrowed is not None and database.pool.is_closing()
