@@ -18,6 +18,7 @@ from bot.core.models import Job, JobStatus
 from bot.discord_adapter.attachments import DISCORD_CDN_BASES
 from tests import postgres
 from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.waiting import until
 
 GUILD = 810000000000000001
 CHANNEL = 810000000000000002
@@ -139,6 +140,20 @@ class BotHarness:
                 return job
             await asyncio.sleep(0.02)
         raise TimeoutError(f"job {job_id} is {job.status if job else None}, not {status}")
+
+    async def status_reads(self, interaction: FakeInteraction, title_word: str,
+                           timeout: float = 10) -> dict[str, Any]:
+        """The job's status message once its title has `title_word` ("Done", "Failed", ...).
+
+        The store records a job's end before the status message is edited to show it, so a test that saw
+        the status change waits here for the edit rather than racing it."""
+        def reads() -> bool:
+            message = interaction.response_message
+            return message is not None and bool(message["embeds"]) and title_word in message["embeds"][0]["title"]
+
+        await until(reads, f"the status message's title reading {title_word!r}", timeout)
+        assert interaction.response_message is not None
+        return interaction.response_message
 
     def results_in(self, channel_id: int = CHANNEL) -> list[dict[str, Any]]:
         """Messages the bot posted as finished videos (not status messages)."""

@@ -77,9 +77,7 @@ async def test_the_requester_cancels_a_queued_job_refunded_and_never_sent(
     assert f"Cancelled by <@{BOB}>" in (cancelled.last_error or "")
     assert await ledger(harness, BOB) == [(waiting.id, "reserve"), (waiting.id, "refund")]
 
-    await harness.running.publisher.wait_for_edits()
-    status = interaction.response_message
-    assert "Failed" in status["embeds"][0]["title"]  # type: ignore[index]
+    status = await harness.status_reads(interaction, "Failed")
     assert f"Cancelled by <@{BOB}>" in (field(status, "Why") or "")
     assert buttons(status) == []
 
@@ -137,9 +135,7 @@ async def test_once_submitted_the_job_goes_on_and_the_button_goes_away(
 
     runblob.set_state(submitted.provider_job_id or "", "completed")
     await harness.wait_status(waiting.id, JobStatus.DELIVERED)
-    await harness.running.publisher.wait_for_edits()
-    assert buttons(interaction.response_message) == []
-    assert "Done" in interaction.response_message["embeds"][0]["title"]  # type: ignore[index]
+    assert buttons(await harness.status_reads(interaction, "Done")) == []
 
 
 async def first_status(harness: BotHarness, job_id: str) -> dict[str, Any]:

@@ -48,8 +48,7 @@ async def assert_refused_and_refunded(harness: BotHarness, discord_fake: FakeDis
                                       job: Job, link: str, words: str) -> None:
     assert job.status is JobStatus.FAILED
     assert words in (job.last_error or "") and "refunded" in (job.last_error or "")
-    status = interaction.response_message
-    assert status is not None and "Failed" in status["embeds"][0]["title"]
+    status = await harness.status_reads(interaction, "Failed")
     assert words in str(status["embeds"][0])
     await settle(0.2)
     assert harness.results_in(CHANNEL) == []  # no video post at all

@@ -125,9 +125,7 @@ async def test_a_prompts_markdown_and_mentions_stay_text_in_the_status_and_resul
     interaction = await bot.video(ATTACK)
     job = await bot.job_for(interaction)
     await bot.wait_status(job.id, JobStatus.DELIVERED)
-    await bot.running.publisher.wait_for_edits()
-    status = interaction.response_message
-    assert status is not None and "Done" in status["embeds"][0]["title"]
+    status = await bot.status_reads(interaction, "Done")
     assert_escaped(status["embeds"][0]["description"])
     [result] = bot.results_in(CHANNEL)
     assert_escaped(result["embeds"][0]["description"])
@@ -145,8 +143,8 @@ async def test_a_providers_words_in_a_failure_reason_stay_text(
     interaction = await runblob_bot.video("a quiet lake")
     job = await runblob_bot.wait_status((await runblob_bot.job_for(interaction)).id, JobStatus.FAILED)
     assert ATTACK in (job.last_error or "")
-    await runblob_bot.running.publisher.wait_for_edits()
-    [why] = [f["value"] for f in interaction.response_message["embeds"][0]["fields"]  # type: ignore[index]
+    status = await runblob_bot.status_reads(interaction, "Failed")
+    [why] = [f["value"] for f in status["embeds"][0]["fields"]
              if f["name"] == "Why"]
     assert_escaped(why)
 

@@ -112,9 +112,7 @@ async def test_a_failed_generation_is_explained(
     await fake.finish(fake_job.id, failed=reason)  # type: ignore[attr-defined]
     failed = await harness.wait_status(job.id, JobStatus.FAILED)
     assert "content filter" in (failed.last_error or "")
-    await harness.running.publisher.wait_for_edits()
-    status = interaction.response_message
-    assert status is not None and "Failed" in status["embeds"][0]["title"]
+    await harness.status_reads(interaction, "Failed")
     assert harness.results_in(CHANNEL) == []
 
 

@@ -201,9 +201,7 @@ async def test_insufficient_credits_fails_the_job_in_plain_words(polled: BotHarn
     job = await polled.job_for(interaction)
     failed = await polled.wait_status(job.id, JobStatus.FAILED)
     assert "out of credits" in (failed.last_error or "")
-    await polled.running.publisher.wait_for_edits()
-    status = interaction.response_message
-    assert status is not None and "Failed" in status["embeds"][0]["title"]
+    status = await polled.status_reads(interaction, "Failed")
     assert runblob.api_key not in str(status)
 
 

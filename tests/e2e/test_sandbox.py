@@ -26,9 +26,7 @@ async def test_video_is_generated_and_posted_in_the_channel(sandbox_bot: BotHarn
     assert {c["custom_id"].split(":")[1] for row in post["components"] for c in row["components"]} == {
         "reroll", "remix", "details", "continue"}
     # The status message was edited to its final state with the bot's token.
-    await sandbox_bot.running.publisher.wait_for_edits()
-    status = interaction.response_message
-    assert status is not None and "Done" in status["embeds"][0]["title"]
+    await sandbox_bot.status_reads(interaction, "Done")
     statuses = [e.to_status for e in await sandbox_bot.running.store.events(job.id) if e.to_status]
     assert statuses == [JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.COMPLETED, JobStatus.DELIVERED]
 

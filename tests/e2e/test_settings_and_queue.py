@@ -154,9 +154,7 @@ async def test_deliver_by_dm_sends_the_video_to_the_member_and_not_the_channel(
     assert "your video is ready" in dm["content"] and "You asked for your videos by direct message" in dm["content"]
     assert dm["attachments"][0]["filename"].endswith(".mp4")
     assert bot.results_in(CHANNEL) == []
-    await bot.running.publisher.wait_for_edits()
-    status = interaction.response_message
-    assert status is not None and "Done" in status["embeds"][0]["title"]
+    status = await bot.status_reads(interaction, "Done")
     assert "as they asked" in (embed_field(status, "Delivery") or "")
 
 
