@@ -47,8 +47,11 @@ REFUSED_LINK = Message("failure.refused_link")
 REFUSED_CONTENT = Message("failure.refused_content")
 
 
-def nonce_for(job_id: str) -> str:
-    return f"kb{job_id}"[:25]
+def nonce_for(job_id: str, *, direct_message: bool = False) -> str:
+    """The job's result post's nonce (Discord allows 25 characters). A direct message has its own: Discord
+    returns an earlier message of the same author and nonce, and a direct message whose answer was lost must not
+    stand in for the channel post that follows it."""
+    return f"{'kd' if direct_message else 'kb'}{job_id}"[:25]
 
 
 class Delivery:
@@ -247,8 +250,9 @@ class Delivery:
                 await self.clock.sleep(self.retry_delays[attempt])
         if job.deliver_by_dm:
             return DeliveryOutcome.UNDELIVERABLE, None  # the direct message was tried first and failed
+        dm_nonce = nonce_for(job.id, direct_message=True)
         try:
-            message_id = await self.publisher.direct_message_result(job, result)
+            message_id = await self.publisher.direct_message_result(job, result, nonce=dm_nonce)
             return DeliveryOutcome.DIRECT_MESSAGE, message_id
         except PublishError as error:
             log.warning("the direct message failed too (%s)", error)
@@ -257,13 +261,15 @@ class Delivery:
 
     async def _asked_direct_message(self, job: Job, result: Result) -> int | None:
         """Send the result by direct message, as the member asked; None when that failed (recorded)."""
+        nonce = nonce_for(job.id, direct_message=True)  # sent once, even when a crash makes the delivery run again
         try:
-            return await self.publisher.direct_message_result(job, result)
+            return await self.publisher.direct_message_result(job, result, nonce=nonce)
         except PublishError as error:
             failure = error
         if failure.too_large and result.file is not None and job.video_url:  # a DM may take less than the server
             try:
-                return await self.publisher.direct_message_result(job, Result(link=job.video_url, link_expires=True))
+                return await self.publisher.direct_message_result(job, Result(link=job.video_url, link_expires=True),
+                                                                  nonce=nonce)
             except PublishError as error:
                 failure = error
         log.warning("the direct message the member asked for failed (%s); posting in the channel", failure)

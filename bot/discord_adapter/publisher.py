@@ -158,7 +158,7 @@ class DiscordPublisher:
             log.exception("could not read whether the channel posts spoilers")
             return False
 
-    async def direct_message_result(self, job: Job, result: Result) -> int:
+    async def direct_message_result(self, job: Job, result: Result, *, nonce: str) -> int:
         spoiler = await self._spoiler(job)
         result = _hidden(result) if spoiler else result
         try:
@@ -170,6 +170,7 @@ class DiscordPublisher:
         kwargs: dict[str, Any] = {
             "content": render.result_content(job, result, lang) + "\n" + render.direct_message_note(job, lang),
             "embed": render.result_embed(job, lang),
+            "nonce": nonce,
         }
         if result.file is not None:
             kwargs["file"] = discord.File(result.file, filename=f"kling-{job.id}.mp4", spoiler=spoiler)

@@ -158,6 +158,27 @@ async def test_deliver_by_dm_sends_the_video_to_the_member_and_not_the_channel(
     assert "as they asked" in (embed_field(status, "Delivery") or "")
 
 
+async def test_a_crash_between_the_direct_message_and_recording_it_sends_it_once(
+    bot: BotHarness, discord_fake: FakeDiscord, runblob: FakeRunblob
+) -> None:
+    await private_reply(await settings(discord_fake, dm=True))
+    job = await bot.job_for(await bot.video("a paper boat in the rain"))
+    job = await bot.wait_status(job.id, JobStatus.SUBMITTED)
+    runblob.set_state(job.provider_job_id, "completed")
+    delivered = await bot.wait_status(job.id, JobStatus.DELIVERED)
+    [first] = discord_fake.dm_messages[ALICE]
+    await bot.stop()
+    # What a crash right after the direct message and before the DELIVERED write leaves behind:
+    await bot.sql("UPDATE jobs SET status = 'completed', delivery_outcome = NULL, result_message_id = NULL "
+                  "WHERE id = ?", job.id)
+    await bot.start()
+    again = await bot.wait_status(job.id, JobStatus.DELIVERED)
+    await settle(0.3)
+    assert len(discord_fake.dm_messages[ALICE]) == 1  # the nonce made Discord return the first message
+    assert again.result_message_id == delivered.result_message_id == int(first["id"])
+    assert again.delivery_outcome is DeliveryOutcome.DIRECT_MESSAGE
+
+
 async def test_reroll_keeps_the_original_settings_not_the_clickers_defaults(
     bot: BotHarness, discord_fake: FakeDiscord, runblob: FakeRunblob
 ) -> None:

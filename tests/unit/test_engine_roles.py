@@ -51,7 +51,7 @@ class RecordingPublisher:
         self.posted.append(job.id)
         return 9000 + len(self.posted)
 
-    async def direct_message_result(self, job: Job, result: Result) -> int:
+    async def direct_message_result(self, job: Job, result: Result, *, nonce: str) -> int:
         raise AssertionError("the channel post works here")
 
 

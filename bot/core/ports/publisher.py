@@ -44,7 +44,7 @@ class Publisher(Protocol):
         """Post the finished video in the job's channel; returns the message id. Raises PublishError."""
         ...
 
-    async def direct_message_result(self, job: Job, result: Result) -> int:
+    async def direct_message_result(self, job: Job, result: Result, *, nonce: str) -> int:
         """Send the result to the requester privately: what they asked for (`job.deliver_by_dm`), or the
-        fallback when the channel refused. Raises PublishError."""
+        fallback when the channel refused; with `nonce`, like `post_result`. Raises PublishError."""
         ...
