@@ -1,8 +1,9 @@
 """`/video` acknowledgement under a burst: 200 commands dispatched at once by the fake Discord, for our bot
 and, in the same run, for a minimal discord.py bot.
 
-Measured: FakeInteraction.response_latency, the time from the fake queuing INTERACTION_CREATE on the
-gateway to the bot's interaction callback request arriving at the fake. The fake Discord runs in a
+Measured: FakeInteraction.response_latency, the time from the fake writing INTERACTION_CREATE to the bot's
+websocket to the bot's interaction callback request arriving at the fake (building a burst's interactions
+comes before the first is written, and is the fake's time, not the bot's). The fake Discord runs in a
 process of its own, so that its own CPU work (building and parsing 200 interactions, answering the
 callbacks and edits) is off the bot's loop as the real Discord would be.
 
@@ -326,7 +327,8 @@ async def run(loop_name: str, burst_size: int = BURST, bursts: int = BURSTS, dia
           f"different members, then {SINGLES} single commands (after {WARM_UP} single warm-up commands)")
     print("  our bot: the built-in sandbox provider (nothing completes during the run), the real poll schedule;")
     print("  the minimal bot: discord.Client + app_commands.CommandTree, one /video that only answers;")
-    print("  latency = INTERACTION_CREATE queued by the fake -> the bot's callback request arriving at the fake")
+    print("  latency = INTERACTION_CREATE written to the bot's websocket -> the bot's callback request arriving at "
+          "the fake")
     print(f"  bot log: {log_file}")
     with ExitStack() as stack:
         probe = stack.enter_context(LockProbe()) if diagnose else None

@@ -472,7 +472,8 @@ class FakeInteraction:
         self.response: dict[str, Any] | None = None
         """The first (accepted) callback body: ``{"type": 4|5|6|7|8|9, "data": {...}}``."""
         self.response_latency: float | None = None
-        """Seconds from dispatch of INTERACTION_CREATE to the accepted callback request arriving."""
+        """Seconds from INTERACTION_CREATE being written to the bot's websocket to the accepted callback request
+        arriving."""
         self.original_message_id: int | None = None
         self.followups: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
@@ -538,7 +539,8 @@ class _GatewayConnection:
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
         self.session: _Session | None = None
-        self._queue: asyncio.Queue[str | int] = asyncio.Queue()
+        # A frame, with what to call once it has been written to the socket; or a close code.
+        self._queue: asyncio.Queue[tuple[str, Callable[[], None] | None] | int] = asyncio.Queue()
         self._closing = False
         self._writer = asyncio.create_task(self._write_loop())
 
@@ -549,9 +551,9 @@ class _GatewayConnection:
     def send(self, payload: dict[str, Any]) -> None:
         self.send_text(_dumps(payload))
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str, on_written: Callable[[], None] | None = None) -> None:
         if not self._writer.done():
-            self._queue.put_nowait(text)
+            self._queue.put_nowait((text, on_written))
 
     async def close(self, code: int = 1000, *, wait: bool = True) -> None:
         """Flush what is queued, then close the websocket with ``code``."""
@@ -568,10 +570,13 @@ class _GatewayConnection:
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=item)
                 return
+            text, on_written = item
             try:
-                await self.ws.send_str(item)
+                await self.ws.send_str(text)
             except Exception:
                 return
+            if on_written is not None:
+                on_written()
 
     async def stop(self) -> None:
         """Stop the writer (letting a close handshake in progress finish first)."""
@@ -1404,14 +1409,15 @@ class FakeDiscord:
         self._sf_last = max(self._sf_last, guild_id)
         return guild_id
 
-    def _dispatch_to(self, session: _Session, event: str, data: Any) -> None:
+    def _dispatch_to(self, session: _Session, event: str, data: Any,
+                     on_written: Callable[[], None] | None = None) -> None:
         session.seq += 1
         text = _dumps({"op": 0, "t": event, "s": session.seq, "d": data})
         session.buffer.append((session.seq, text))
         if len(session.buffer) > 5000:
             del session.buffer[:1000]
         if session.conn is not None:
-            session.conn.send_text(text)
+            session.conn.send_text(text, on_written)
 
     def _dispatch_guild_event(self, guild_id: int, event: str, data: Any, intent: int) -> None:
         receivers = self._sessions_for(guild_id)
@@ -2666,7 +2672,10 @@ class FakeDiscord:
             self._note_undelivered("INTERACTION_CREATE", interaction.guild_id)
         else:
             interaction.shard = session.shard
-            self._dispatch_to(session, "INTERACTION_CREATE", payload)
+            # The bot's latency counts from when the frame is on its socket: building many interactions at once
+            # (a burst) holds the writer back, which is the fake's time, not the bot's.
+            self._dispatch_to(session, "INTERACTION_CREATE", payload,
+                              on_written=lambda: setattr(interaction, "dispatched_at", time.monotonic()))
         self._notify()
         return interaction
 
