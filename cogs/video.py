@@ -32,7 +32,13 @@ from bot.discord_adapter.bot_permissions import cannot_post_here
 from bot.discord_adapter.built_commands import CommandOptions, Handler, server_command
 from bot.discord_adapter.checks import actor_of
 from bot.discord_adapter.client import KlingBot, Services
-from bot.discord_adapter.errors import NOT_REFUNDED_KEY, NOT_STARTED_KEY, answer_error, reply_privately
+from bot.discord_adapter.errors import (
+    NOT_REFUNDED_KEY,
+    NOT_STARTED_KEY,
+    START_FRAME_NOT_SHOWN_KEY,
+    answer_error,
+    reply_privately,
+)
 from bot.discord_adapter.modal_routes import FormValues, send_form
 from bot.i18n import EN, Lang, interaction_guild_lang, interaction_lang
 from cogs import confirm
@@ -213,8 +219,10 @@ async def _told_if_not_started(interaction: discord.Interaction, submitting: Awa
         await submitting
     except JobNotStarted as not_started:
         lang = interaction_lang(interaction)
-        text = (lang.t(NOT_STARTED_KEY) if not_started.refunded
-                else lang.t(NOT_REFUNDED_KEY, job_id=not_started.job.id))
+        if not not_started.refunded:
+            text = lang.t(NOT_REFUNDED_KEY, job_id=not_started.job.id)
+        else:
+            text = lang.t(START_FRAME_NOT_SHOWN_KEY if not_started.start_frame else NOT_STARTED_KEY)
         await reply_privately(interaction, text)
 
 

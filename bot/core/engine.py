@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 
 UNCERTAIN_AFTER_RESTART = Message("failure.uncertain_after_restart")
 NOT_STARTED_MESSAGE = Message("failure.not_started")
+START_FRAME_NOT_SHOWN = Message("failure.start_frame_not_shown")
+STOPPED_BEFORE_START_FRAME = Message("failure.stopped_before_start_frame")
 ALREADY_AT_PROVIDER_MESSAGE = Message("cancel.already_at_provider")
 NOT_YOURS_MESSAGE = Message("cancel.not_yours")
 UNKNOWN_JOB = Message("error.unknown_job")
@@ -89,13 +91,15 @@ class JobDetails:
 
 
 class JobNotStarted(Exception):
-    """The job was accepted but its status message could not be shown, so it was failed before it was
-    queued: never sent to the provider. `refunded` is False only when even the refund failed."""
+    """The job was accepted but its status message (or a Continue's start frame on it: `start_frame`) could not
+    be shown, so it was failed before it was queued: never sent to the provider. `refunded` is False only when
+    even the refund failed."""
 
-    def __init__(self, job: Job, *, refunded: bool) -> None:
+    def __init__(self, job: Job, *, refunded: bool, start_frame: bool = False) -> None:
         super().__init__(f"job {job.id} not started")
         self.job = job
         self.refunded = refunded
+        self.start_frame = start_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,7 @@ class JobEngine:
         self.others = OtherProcesses(
             store=store, dispatcher=self.dispatcher, tracker=self.tracker, delivery=self.delivery, clock=clock,
             provider_name=provider.name, queue=lambda job: self._queue(job, shown_position=None),
-            abandon=self._abandon,
+            abandon=lambda job: self._abandon(job, STOPPED_BEFORE_START_FRAME),
         )
 
     # -- a member's job ---------------------------------------------------------------------------------
@@ -258,7 +262,8 @@ class JobEngine:
             await self.continuations.show_start_frame(job)
         except Exception:
             log.warning("the start frame could not be shown; the job is not started", exc_info=True)
-            raise JobNotStarted(job, refunded=await self._abandon(job)) from None
+            raise JobNotStarted(job, refunded=await self._abandon(job, START_FRAME_NOT_SHOWN),
+                                start_frame=True) from None
 
     async def get(self, job_id: str) -> Job:
         """A job by id; InvalidRequest (shown to the member) when the bot no longer knows it."""
@@ -376,11 +381,10 @@ class JobEngine:
             else:
                 await self.dispatcher.show_queued(job, position, self.estimates.shown(job.id, START))
 
-    async def _abandon(self, job: Job) -> bool:
+    async def _abandon(self, job: Job, reason: Message = NOT_STARTED_MESSAGE) -> bool:
         """Fail a charged job that was never queued, refunding it; False when even that failed."""
         try:
-            await self.lifecycle.fail(job.id, JobStatus.QUEUED, NOT_STARTED_MESSAGE,
-                                      detail=f"not started: {NOT_STARTED_MESSAGE}")
+            await self.lifecycle.fail(job.id, JobStatus.QUEUED, reason, detail=f"not started: {reason}")
         except Exception:
             log.exception("could not refund a job that was never started")
             return False
@@ -419,7 +423,7 @@ class JobEngine:
                         self.incidents.reconciliation.job_needs_reconciliation(job.id)
                 elif job.status is JobStatus.QUEUED and job.parent_job_id is not None and not job.request.image_urls:
                     counts["cancelled"] += 1  # a Continue stopped before its start frame was shown: never sent
-                    await self._abandon(job)
+                    await self._abandon(job, STOPPED_BEFORE_START_FRAME)
                 elif job.status is JobStatus.QUEUED:
                     counts["queued"] += 1
                     self.dispatcher.enqueue(job)

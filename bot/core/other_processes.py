@@ -39,7 +39,7 @@ class OtherProcesses:
         self.clock = clock
         self.provider_name = provider_name
         self.queue = queue  # the engine's: queue a job and show its place
-        self.abandon = abandon  # the engine's: fail and refund a job that can never be sent
+        self.abandon = abandon  # the engine's: fail and refund a Continue that can never be sent
 
     async def on_signal(self, signal: JobSignal, job_id: str) -> None:
         with bind_job(JobFields(job_id, provider=self.provider_name)):

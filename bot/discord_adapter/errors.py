@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Keys of the catalogue (bot/i18n/locales); the constants below are their English texts, for tests and logs.
 APOLOGY_KEY = "error.apology"
 NOT_STARTED_KEY = "error.not_started"
+START_FRAME_NOT_SHOWN_KEY = "error.start_frame_not_shown"
 NOT_REFUNDED_KEY = "error.not_refunded"  # {job_id}
 APOLOGY = EN.t(APOLOGY_KEY)
 NOT_STARTED = EN.t(NOT_STARTED_KEY)

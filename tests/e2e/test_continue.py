@@ -12,16 +12,22 @@ import aiohttp
 import pytest
 
 from bot.core.continuing import CANNOT_CONTINUE, TOO_OLD
+from bot.core.engine import START_FRAME_NOT_SHOWN, STOPPED_BEFORE_START_FRAME
 from bot.core.jobs import new_job_id
 from bot.core.models import Job, JobStatus
+from bot.discord_adapter.errors import START_FRAME_NOT_SHOWN_KEY
+from bot.i18n.lang import EN
 from tests.clips import BLUE, RED, centre_pixel, close_to, make_clip
 from tests.conftest import runblob_harness
-from tests.e2e.commands import private_reply
+from tests.e2e.commands import EPHEMERAL, private_reply
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, BotHarness, settle
+from tests.waiting import until
 
 MODAL = 9
+START_FRAME_NOT_SHOWN_REASON = str(START_FRAME_NOT_SHOWN)  # as stored, in English
+START_FRAME_NOT_SHOWN_TEXT = EN.t(START_FRAME_NOT_SHOWN_KEY)
 
 
 @pytest.fixture
@@ -193,6 +199,29 @@ async def test_a_continue_charged_but_stopped_before_its_frame_was_shown_is_refu
 
     await bot.restart()
     failed = await bot.wait_status(stranded.id, JobStatus.FAILED)
-    assert (failed.last_error or "").startswith("Not started") and "refunded" in (failed.last_error or "")
+    assert failed.last_error == str(STOPPED_BEFORE_START_FRAME)
     assert await ledger(bot, BOB) == [(stranded.id, "reserve"), (stranded.id, "refund")]
+    assert runblob.submit_calls == submits  # never sent without its start image
+
+
+async def test_a_continue_whose_start_frame_discord_refuses_is_refunded_and_the_member_told_why(
+    bot: BotHarness, discord_fake: FakeDiscord, runblob: FakeRunblob
+) -> None:
+    first = await delivered(bot, runblob)
+    await bot.running.publisher.wait_for_edits()
+    submits = runblob.submit_calls
+    # The status message is posted; the edit that attaches the frame to it is refused.
+    discord_fake.fail_next("PATCH", rf"/channels/{CHANNEL}/messages/\d+$", 403, code=50013,
+                           message="Missing Permissions")
+
+    submitted = await press_continue(bot, discord_fake, first, BOB)
+    job = await bot.wait_status((await bot.job_for(submitted)).id, JobStatus.FAILED)
+    assert job.last_error == START_FRAME_NOT_SHOWN_REASON
+    await until(lambda: bool(submitted.followups), "the private word to the member")
+    [told] = submitted.followups
+    assert told["content"] == START_FRAME_NOT_SHOWN_TEXT and told["flags"] & EPHEMERAL
+    status = await bot.status_reads(submitted, "Failed")
+    assert "frame this video continues from could not be shown" in str(status["embeds"][0])
+    assert await ledger(bot, BOB) == [(job.id, "reserve"), (job.id, "refund")]
+    await settle(0.2)
     assert runblob.submit_calls == submits  # never sent without its start image
