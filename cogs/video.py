@@ -75,8 +75,11 @@ def build_video_command(caps: Capabilities, handler: Handler) -> app_commands.Co
         low, high = caps.camera.strengths
         options.option("camera", str | None, "A camera move",
                     [app_commands.Choice(name=camera_label(move), value=move) for move in caps.camera.moves])
+        # The provider's range, in every language: the catalogue's texts take it as {low}, {high} and {default}.
+        default = caps.camera.default_strength
         options.option("camera_strength", app_commands.Range[int, low, high] | None,
-                    f"How strong a simple camera move is, {low} to {high} (empty: {caps.camera.default_strength})")
+                       locale_str(f"How strong a simple camera move is, {low} to {high} (empty: {default})",
+                                  low=low, high=high, default=default))
     return server_command("video", "Generate a short AI video with Kling", handler, options)
 
 

@@ -25,11 +25,11 @@ class CommandOptions:
 
     def __init__(self) -> None:
         self.params = [inspect.Parameter("interaction", KIND, annotation=discord.Interaction)]
-        self.descriptions: dict[str, str] = {}
+        self.descriptions: dict[str, str | app_commands.locale_str] = {}
         self.choices: dict[str, Choices] = {}
 
-    def option(self, name: str, annotation: Any, description: str, choices: Choices | None = None, *,
-            required: bool = False) -> None:
+    def option(self, name: str, annotation: Any, description: str | app_commands.locale_str,
+               choices: Choices | None = None, *, required: bool = False) -> None:
         """An option; left empty by the member it arrives as None (unless `required`)."""
         default = inspect.Parameter.empty if required else None
         self.params.append(inspect.Parameter(name, KIND, annotation=annotation, default=default))

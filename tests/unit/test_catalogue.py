@@ -5,6 +5,7 @@ locales mapped as documented, and the English renderer behind `str(message)`."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import discord
 import pytest
 from discord import app_commands
 
+import cogs.video
 from bot.core.errors import InvalidRequest
 from bot.core.messages import Choices, Message, from_json, msg, to_json
 from bot.discord_adapter.command_sync import payload_hash
@@ -28,6 +30,7 @@ from bot.i18n.catalogue import (
     placeholders,
 )
 from bot.i18n.commands import CHOICE_LIMIT, DESCRIPTION_LIMIT, NAME, NAME_LIMIT, CatalogueTranslator
+from bot.providers.kling import CAPABILITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [*sorted((ROOT / "bot").rglob("*.py")), *sorted((ROOT / "cogs").rglob("*.py"))]
@@ -324,3 +327,26 @@ def test_form_texts_fit_discords_limits(locale: str) -> None:
         shown = text.format(**{name: SAMPLE_PARAMS.get(name, 1) for name in placeholders(text)})
         limit = FORM_LONG if key.endswith(FORM_LONG_SUFFIXES) else FORM_SHORT
         assert len(shown) <= limit, (key, len(shown), shown)
+
+
+async def test_the_camera_strength_range_in_every_language_is_the_providers() -> None:
+    """A provider's own strength range reaches each language's option description (not Kling's 1 to 10)."""
+    assert CAPABILITIES.camera is not None
+    caps = dataclasses.replace(CAPABILITIES, camera=dataclasses.replace(CAPABILITIES.camera, strengths=(0, 8),
+                                                                        default_strength=4))
+
+    async def handler(interaction: discord.Interaction, values: dict[str, object]) -> None: ...
+
+    client = discord.Client(intents=discord.Intents.none())
+    tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
+    try:
+        command = cogs.video.build_video_command(caps, handler)
+        payload = await command.get_translated_payload(tree, CatalogueTranslator())
+    finally:
+        await client.close()
+    [option] = [option for option in payload["options"] if option["name"] == "camera_strength"]
+    assert (option["min_value"], option["max_value"]) == (0, 8)
+    assert "0 to 8 (empty: 4)" in option["description"]
+    assert "0 bis 8 (leer: 4)" in option["description_localizations"]["de"]
+    assert "0〜8（空欄: 4）" in option["description_localizations"]["ja"]
+    assert all("10" not in text for text in option["description_localizations"].values())
