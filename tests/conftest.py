@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +15,15 @@ from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness,
 from tests.loop_choice import chosen_test_loop
 
 
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    """pytest-asyncio's loop for every test: TEST_EVENT_LOOP=uvloop runs the suite on uvloop."""
+def pytest_asyncio_loop_factories(config: pytest.Config,
+                                  item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """pytest-asyncio's loop for every test: TEST_EVENT_LOOP=uvloop runs the suite on uvloop. One factory, so the
+    tests keep their names (pytest-asyncio 1.4's hook, which replaces overriding `event_loop_policy`)."""
     if chosen_test_loop() == "uvloop":
         import uvloop
 
-        return uvloop.EventLoopPolicy()
-    return asyncio.DefaultEventLoopPolicy()
+        return {"uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(autouse=True)
