@@ -155,6 +155,17 @@ class BotHarness:
         assert interaction.response_message is not None
         return interaction.response_message
 
+    async def redeliver_after_a_crash(self, job_id: str) -> Job:
+        """Stop, leave the job as a crash right after its post and before the DELIVERED write would, start again,
+        and return the job once delivered again (and a moment for a second post to show, were one coming)."""
+        await self.stop()
+        await self.sql("UPDATE jobs SET status = 'completed', delivery_outcome = NULL, result_message_id = NULL "
+                       "WHERE id = ?", job_id)
+        await self.start()
+        again = await self.wait_status(job_id, JobStatus.DELIVERED)
+        await asyncio.sleep(0.3)
+        return again
+
     def results_in(self, channel_id: int = CHANNEL) -> list[dict[str, Any]]:
         """Messages the bot posted as finished videos (not status messages)."""
         messages = self.discord.messages.get(channel_id, [])

@@ -112,13 +112,7 @@ async def test_crash_between_posting_and_recording_posts_once(polled: BotHarness
     runblob.set_state(job.provider_job_id, "completed")
     delivered = await polled.wait_status(job.id, JobStatus.DELIVERED)
     first_post = polled.results_in(CHANNEL)[0]
-    await polled.stop()
-    # What a crash right after the post and before the DELIVERED write leaves behind:
-    await polled.sql("UPDATE jobs SET status = 'completed', delivery_outcome = NULL, result_message_id = NULL "
-                     "WHERE id = ?", job.id)
-    await polled.start()
-    again = await polled.wait_status(job.id, JobStatus.DELIVERED)
-    await settle(0.3)
+    again = await polled.redeliver_after_a_crash(job.id)
     assert len(polled.results_in(CHANNEL)) == 1  # the nonce made Discord return the first message
     assert again.result_message_id == delivered.result_message_id == int(first_post["id"])
 

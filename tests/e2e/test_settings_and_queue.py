@@ -167,13 +167,7 @@ async def test_a_crash_between_the_direct_message_and_recording_it_sends_it_once
     runblob.set_state(job.provider_job_id, "completed")
     delivered = await bot.wait_status(job.id, JobStatus.DELIVERED)
     [first] = discord_fake.dm_messages[ALICE]
-    await bot.stop()
-    # What a crash right after the direct message and before the DELIVERED write leaves behind:
-    await bot.sql("UPDATE jobs SET status = 'completed', delivery_outcome = NULL, result_message_id = NULL "
-                  "WHERE id = ?", job.id)
-    await bot.start()
-    again = await bot.wait_status(job.id, JobStatus.DELIVERED)
-    await settle(0.3)
+    again = await bot.redeliver_after_a_crash(job.id)
     assert len(discord_fake.dm_messages[ALICE]) == 1  # the nonce made Discord return the first message
     assert again.result_message_id == delivered.result_message_id == int(first["id"])
     assert again.delivery_outcome is DeliveryOutcome.DIRECT_MESSAGE
