@@ -5,21 +5,23 @@ leaves to the leader (queueing, sending, delivering), and the leader's sweep for
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.core.background import BackgroundTasks
 from bot.core.clock import SystemClock
-from bot.core.engine import EngineSettings, JobEngine
+from bot.core.engine import STOPPED_BEFORE_START_FRAME, EngineSettings, JobEngine
 from bot.core.errors import NotAllowed
-from bot.core.jobs import Submission
+from bot.core.jobs import Submission, new_job_id
 from bot.core.metrics import Metrics
 from bot.core.models import Job, JobStatus
 from bot.core.moderation import Actor, ModerationService
+from bot.core.other_processes import START_GRACE_SECONDS
 from bot.core.ports.leadership import JobSignal, SignalHandler
 from bot.core.ports.provider import ProviderState, ProviderUpdate
 from bot.core.ports.publisher import Result
@@ -241,3 +243,21 @@ async def test_the_sweep_picks_up_what_lost_signals_left(processes: Processes) -
     await reaches(processes.store, job.id, JobStatus.DELIVERED)
     assert await processes.leader.others.sweep() == 0
     assert processes.publisher.posted == [job.id]
+
+
+async def test_the_sweep_refunds_a_continue_whose_process_stopped_before_its_start_frame(processes: Processes) -> None:
+    earlier = await submit(processes.follower, "the first clip")
+    used_before = (await processes.leader.quotas.balance(GUILD, ALICE)).used
+    long_ago = processes.leader.clock.now() - timedelta(seconds=START_GRACE_SECONDS + 60)
+    # What a process stopping between a Continue's charge and its start frame leaves: queued, charged, no image.
+    stranded = dataclasses.replace(
+        earlier, id=new_job_id(), parent_job_id=earlier.id, status=JobStatus.QUEUED, provider_job_id=None,
+        request=dataclasses.replace(earlier.request, prompt="night falls", image_urls=()), created_at=long_ago,
+        updated_at=long_ago, status_message_id=None)
+    await processes.store.insert(stranded, processes.leader.quotas.charge_for(stranded))
+
+    await processes.leader.others.sweep()
+    failed = await reaches(processes.store, stranded.id, JobStatus.FAILED)
+    assert failed.last_error == str(STOPPED_BEFORE_START_FRAME)
+    assert (await processes.leader.quotas.balance(GUILD, ALICE)).used == used_before  # refunded
+    assert "night falls" not in processes.provider.submitted  # never sent without its start image
