@@ -163,7 +163,7 @@ class BotHarness:
                        "WHERE id = ?", job_id)
         await self.start()
         again = await self.wait_status(job_id, JobStatus.DELIVERED)
-        await asyncio.sleep(0.3)
+        await settle()
         return again
 
     def results_in(self, channel_id: int = CHANNEL) -> list[dict[str, Any]]:
