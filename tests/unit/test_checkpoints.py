@@ -47,7 +47,9 @@ async def test_failing_checkpoints_turn_the_automatic_ones_back_on(tmp_path: Pat
         checkpointer = database._checkpointer
         assert checkpointer is not None and checkpointer._connection is not None
         checkpointer.every = 0.01
-        checkpointer._connection.close()  # every checkpoint now fails with a real sqlite3 error
+        # Every checkpoint now fails with a real sqlite3 error (closed on the checkpointer's own thread, the one
+        # place its connection may be used).
+        await checkpointer._on_its_thread(checkpointer._connection.close)
         for _ in range(200):
             if await database.run(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000:
                 break
