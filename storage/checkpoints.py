@@ -9,10 +9,10 @@ and this checkpointer runs a PASSIVE checkpoint (it never waits for, or blocks, 
 from a connection of its own, on a thread of its own. If checkpoints keep failing, the automatic ones are
 turned back on, so the WAL can never grow without bound.
 
-The checkpointer's connection is used on one thread of its own and nowhere else: a stop that cancels a
-checkpoint under way does not stop the thread running it, and closing the connection (or checkpointing on it)
-from another thread meanwhile crashed the process (a segmentation fault in `sqlite3`, seen once in a full test
-run). So the last checkpoint and the close are queued behind whatever that thread is doing.
+The checkpointer's connection is never used by two threads at once (`_lock`): a stop that cancels a
+checkpoint under way does not stop the thread running it, and checkpointing on the connection or closing it
+from another thread meanwhile crashed the process (a segmentation fault in `sqlite3`, seen once in a full
+test run). So the last checkpoint and the close wait for the one under way.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -38,27 +38,20 @@ class Checkpointer:
         self.every = every
         self.checkpoints = 0
         self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # held while a thread uses the connection
         self._task: asyncio.Task[None] | None = None
-        # The one thread that touches the connection (see the module's docstring).
-        self._thread: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1,
-                                                                     thread_name_prefix="wal-checkpoints")
 
     def start(self) -> None:
         self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA busy_timeout=0")  # PASSIVE never waits; neither should the connection
         self._task = asyncio.create_task(self._run(), name="wal-checkpoints")
 
-    async def _on_its_thread(self, work: Callable[[], None]) -> None:
-        if self._thread is None:
-            raise sqlite3.ProgrammingError("the checkpointer is closed")
-        await asyncio.get_running_loop().run_in_executor(self._thread, work)
-
     async def _run(self) -> None:
         failures = 0
         while True:
             await asyncio.sleep(self.every)
             try:
-                await self._on_its_thread(self._checkpoint)
+                await asyncio.to_thread(self._checkpoint)
                 failures = 0
             except sqlite3.Error as exc:
                 failures += 1
@@ -69,30 +62,28 @@ class Checkpointer:
                     return
 
     def _checkpoint(self) -> None:
-        if self._connection is None:
-            return  # closed meanwhile
-        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.checkpoints += 1
+        with self._lock:
+            if self._connection is None:
+                return  # closed meanwhile
+            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.checkpoints += 1
 
     def _last_checkpoint_and_close(self) -> None:
-        """A last checkpoint, so a clean stop leaves a small WAL behind; then the connection is closed."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        finally:
-            connection.close()
+        """A last checkpoint, so a clean stop leaves a small WAL behind; then the connection is closed. Waits
+        for a checkpoint under way (the lock)."""
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is None:
+                return
+            try:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                connection.close()
 
     async def close(self) -> None:
-        if self._thread is None:
-            return  # closed already
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        # Queued behind a checkpoint the cancel interrupted (its thread goes on), never beside it.
-        await self._on_its_thread(self._last_checkpoint_and_close)
-        thread, self._thread = self._thread, None
-        thread.shutdown(wait=False)
+        await asyncio.to_thread(self._last_checkpoint_and_close)

@@ -47,9 +47,8 @@ async def test_failing_checkpoints_turn_the_automatic_ones_back_on(tmp_path: Pat
         checkpointer = database._checkpointer
         assert checkpointer is not None and checkpointer._connection is not None
         checkpointer.every = 0.01
-        # Every checkpoint now fails with a real sqlite3 error (closed on the checkpointer's own thread, the one
-        # place its connection may be used).
-        await checkpointer._on_its_thread(checkpointer._connection.close)
+        with checkpointer._lock:  # nothing else uses the connection meanwhile
+            checkpointer._connection.close()  # every checkpoint now fails with a real sqlite3 error
         for _ in range(200):
             if await database.run(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000:
                 break
@@ -87,7 +86,7 @@ class RecordingConnection:
 
 async def test_a_stop_during_a_checkpoint_waits_for_it_before_touching_the_connection(tmp_path: Path) -> None:
     """Closing the connection (or checkpointing on it) beside a checkpoint still running on its thread crashed
-    the process once; the stop now queues its last checkpoint and the close behind it, on the same thread."""
+    the process once; the stop now waits for it, and the connection is used by one thread at a time."""
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as setup:
         setup.execute("PRAGMA journal_mode=WAL")
@@ -105,7 +104,7 @@ async def test_a_stop_during_a_checkpoint_waits_for_it_before_touching_the_conne
 
     kinds = [use[0] for use in recording.uses]
     assert kinds[-1] == "close" and kinds.count("close") == 1
-    assert len({use[1] for use in recording.uses}) == 1  # one thread only
     for earlier, later in itertools.pairwise(recording.uses):
         assert earlier[3] <= later[2], recording.uses  # one after the other, never side by side
     await checkpointer.close()  # a second close does nothing
+    assert [use[0] for use in recording.uses] == kinds
