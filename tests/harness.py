@@ -26,6 +26,8 @@ OTHER_CHANNEL = 810000000000000003
 ALICE = 810000000000000010
 BOB = 810000000000000011
 MANAGE_GUILD = 1 << 5
+START_TIMEOUT = 60.0  # a bot's start takes about a second; under a loaded machine, a few
+SQL_TIMEOUT = 30.0
 
 
 def free_port() -> int:
@@ -77,7 +79,9 @@ class BotHarness:
         app = Application(self.settings(), clock=self.clock, guild_ready_timeout=0.05,
                           delivery_retry_delays=(0.05, 0.1, 0.2), poll_schedule=self.poll_schedule,
                           discord_cdn_bases=self.cdn_bases())
-        await app.start()
+        # Bounded like every wait in a test: a start that never finishes fails this test, with the traceback of
+        # where it waited, instead of the whole run stopping at pytest-timeout's limit.
+        await asyncio.wait_for(app.start(), timeout=START_TIMEOUT)
         await asyncio.wait_for(app.bot.wait_until_ready(), timeout=10)
         self.app = app
         return app
@@ -174,13 +178,14 @@ class BotHarness:
     async def sql(self, statement: str, *args: Any) -> list[Any]:
         """Direct access to the database, for what a crash would leave behind (`?` placeholders, as SQLite). On
         PostgreSQL, a SQLite-only statement (a trigger, a PRAGMA) skips the test (tests/postgres.py)."""
-        if postgres.e2e_on_postgres():
-            return await postgres.run_sql(postgres.database_url(self.tmp_path), statement, *args)
-        async with aiosqlite.connect(self.tmp_path / "bot.sqlite3") as connection:
-            cursor = await connection.execute(statement, args)
-            rows = await cursor.fetchall()
-            await connection.commit()
-            return list(rows)
+        async with asyncio.timeout(SQL_TIMEOUT):
+            if postgres.e2e_on_postgres():
+                return await postgres.run_sql(postgres.database_url(self.tmp_path), statement, *args)
+            async with aiosqlite.connect(self.tmp_path / "bot.sqlite3") as connection:
+                cursor = await connection.execute(statement, args)
+                rows = await cursor.fetchall()
+                await connection.commit()
+                return list(rows)
 
 
 async def settle(seconds: float = 0.3) -> None:
