@@ -230,11 +230,12 @@ class Delivery:
             yield Path(path)
 
     async def _post(self, job: Job, result: Result) -> tuple[DeliveryOutcome, int | None]:
+        # Sent once each, even when a crash makes the delivery run again.
+        nonce, dm_nonce = nonce_for(job.id), nonce_for(job.id, direct_message=True)
         if job.deliver_by_dm:  # the member asked for it (/settings); when their DMs refuse, the channel has it
-            message_id = await self._asked_direct_message(job, result)
+            message_id = await self._asked_direct_message(job, result, dm_nonce)
             if message_id is not None:
                 return DeliveryOutcome.DIRECT_MESSAGE, message_id
-        nonce = nonce_for(job.id)
         for attempt in range(len(self.retry_delays) + 1):
             try:
                 message_id = await self.publisher.post_result(job, result, nonce=nonce)
@@ -250,7 +251,6 @@ class Delivery:
                 await self.clock.sleep(self.retry_delays[attempt])
         if job.deliver_by_dm:
             return DeliveryOutcome.UNDELIVERABLE, None  # the direct message was tried first and failed
-        dm_nonce = nonce_for(job.id, direct_message=True)
         try:
             message_id = await self.publisher.direct_message_result(job, result, nonce=dm_nonce)
             return DeliveryOutcome.DIRECT_MESSAGE, message_id
@@ -259,9 +259,8 @@ class Delivery:
             await self.lifecycle.store.record_event(job.id, self.clock.now(), "delivery_error", str(error))
             return DeliveryOutcome.UNDELIVERABLE, None
 
-    async def _asked_direct_message(self, job: Job, result: Result) -> int | None:
+    async def _asked_direct_message(self, job: Job, result: Result, nonce: str) -> int | None:
         """Send the result by direct message, as the member asked; None when that failed (recorded)."""
-        nonce = nonce_for(job.id, direct_message=True)  # sent once, even when a crash makes the delivery run again
         try:
             return await self.publisher.direct_message_result(job, result, nonce=nonce)
         except PublishError as error:
