@@ -221,6 +221,10 @@ async def test_refused_channel_falls_back_to_a_direct_message(
     assert delivered.delivery_outcome is DeliveryOutcome.DIRECT_MESSAGE
     dm = await discord_fake.wait_for_dm(ALICE)
     assert "your video is ready" in dm["content"] and dm["attachments"]
+    # A crash between that direct message and its record: the delivery runs again and sends it once.
+    again = await polled.redeliver_after_a_crash(job.id)
+    assert len(discord_fake.dm_messages[ALICE]) == 1
+    assert again.result_message_id == delivered.result_message_id == int(dm["id"])
 
 
 async def test_health_reports_database_and_gateway(polled: BotHarness, discord_fake: FakeDiscord) -> None:
