@@ -6,7 +6,7 @@ all over the indexes, and nearly every batch commit then pays for copying the WA
 (with an fsync): measured with `python -m bench history`, about 20 ms per batch of 100 `/video` at a
 million jobs against 0.5 ms on an empty database. So the bot's connection has automatic checkpoints off
 and this checkpointer runs a PASSIVE checkpoint (it never waits for, or blocks, the writer) every second
-from a connection of its own, on a thread of its own. If checkpoints keep failing, the automatic ones are
+from a connection of its own, off the bot's database thread. If checkpoints keep failing, the automatic ones are
 turned back on, so the WAL can never grow without bound.
 
 The checkpointer's connection is never used by two threads at once (`_lock`): a stop that cancels a
