@@ -28,6 +28,7 @@ BOB = 810000000000000011
 MANAGE_GUILD = 1 << 5
 START_TIMEOUT = 60.0  # a bot's start takes about a second; under a loaded machine, a few
 SQL_TIMEOUT = 30.0
+STOP_TIMEOUT = 90.0
 
 
 def free_port() -> int:
@@ -88,8 +89,10 @@ class BotHarness:
 
     async def stop(self) -> None:
         if self.app is not None:
-            await self.app.stop()
-            self.app = None
+            app, self.app = self.app, None
+            # Bounded below pytest-timeout's 120 s, so a stop stuck in several of its 20 s steps fails this test
+            # with its logs (which name the steps) instead of ending the whole run.
+            await asyncio.wait_for(app.stop(), timeout=STOP_TIMEOUT)
 
     async def restart(self) -> Application:
         await self.stop()
