@@ -14,6 +14,10 @@ accepted. The minimal bot is a plain `discord.Client` with an `app_commands.Comm
 connect to the same fake Discord, one after the other, and get the same warm-up, the same 5 bursts and
 the same 40 single commands. Each figure is the median of the 5 bursts, with their min and max.
 
+Then the floor, informational: the same commands answered by bench/_raw_answerer.py, which does no work and
+uses no library on the answer's way (requests written by hand, pipelined). Its latency is the fake's own time and
+the machine's, which every bot's figure includes.
+
 Last, as an extra (informational) row, our bot again with the fake Discord in the bot's own process and
 event loop, as the tests run it.
 
@@ -52,6 +56,7 @@ from bench._common import (
     verdict,
 )
 from bench._processes import Child, discord_child, discord_py_pointed_at
+from bench._raw_answerer import RawAnswerer
 from bot.core.schedule import poll_delay
 from bot.event_loop import EVENT_LOOPS, default_event_loop, run_on
 from bot.gc_tuning import tune_for_serving
@@ -177,6 +182,15 @@ async def run_minimal(child: Child, users: list[int], bursts: int) -> Run:
         await asyncio.wait_for(task, READY_TIMEOUT)
 
 
+async def run_floor(child: Child, urls: dict[str, str], users: list[int], bursts: int) -> Run:
+    """The same commands answered by RawAnswerer: the floor, the fake's and the machine's own time."""
+    async with RawAnswerer(urls["base_url"], urls["gateway_url"], "fake-bot-token") as answerer:
+        run = await measure(fire_through(child), users, bursts, settle=None, probe=None)
+    if answerer.refused:
+        print(f"    the raw answerer was refused {len(answerer.refused)} times: {answerer.refused[0]!r}")
+    return run
+
+
 # -- measuring ----------------------------------------------------------------------------------------
 def fire_through(child: Child) -> Fire:
     """Commands dispatched by the fake Discord in its own process."""
@@ -275,8 +289,8 @@ async def run_in_process(burst_size: int, bursts: int, probe: LockProbe | None) 
                 await harness.stop()
 
 
-async def run_split(burst_size: int, bursts: int, probe: LockProbe | None) -> tuple[Run, Run]:
-    """Our bot, then the minimal bot, against one fake Discord in a child process."""
+async def run_split(burst_size: int, bursts: int, probe: LockProbe | None) -> tuple[Run, Run, Run]:
+    """Our bot, then the minimal bot, then the raw answerer, against one fake Discord in a child process."""
     users = members(burst_size)
     child = Child(discord_child, 0, burst_size)
     try:
@@ -284,7 +298,8 @@ async def run_split(burst_size: int, bursts: int, probe: LockProbe | None) -> tu
         with discord_py_pointed_at(urls["base_url"], urls["gateway_url"]):
             ours = await run_ours(child, users, bursts, probe)
             minimal = await run_minimal(child, users, bursts)
-        return ours, minimal
+        floor = await run_floor(child, urls, users, bursts)
+        return ours, minimal, floor
     finally:
         await child.close()
 
@@ -312,6 +327,15 @@ def figures(ours: Run, minimal: Run, burst_size: int, loop_name: str) -> list[Fi
     return [burst, versus, single]
 
 
+def floor_figure(floor: Run, minimal: Run, burst_size: int, loop_name: str) -> Figure:
+    p99 = floor.p99()
+    ratio = p99.median / minimal.p99().median if minimal.p99().median > 0 else float("nan")
+    return Figure(f"the floor: a raw answerer's burst of {burst_size} (no library, no work; same fake Discord; "
+                  f"{loop_name})", "informational",
+                  f"p99 {p99} (median of {len(floor.bursts)} bursts, min–max), {ratio:.2f} of the minimal bot's; "
+                  f"p50 {floor.p50()}; single p50 {ms(floor.single_p50())}; {floor.counts(burst_size)}", "n/a")
+
+
 def in_process_figure(result: Run, burst_size: int, loop_name: str) -> Figure:
     p99 = result.p99()
     return Figure(f"`/video` acknowledgement, {burst_size} commands in one burst (fake Discord in the bot's process; "
@@ -332,12 +356,15 @@ async def run(loop_name: str, burst_size: int = BURST, bursts: int = BURSTS, dia
     print(f"  bot log: {log_file}")
     with ExitStack() as stack:
         probe = stack.enter_context(LockProbe()) if diagnose else None
-        ours, minimal = await run_split(burst_size, bursts, probe)
+        ours, minimal, floor = await run_split(burst_size, bursts, probe)
     print("\n  our bot, fake Discord in its own process:")
     ours.print()
     print("\n  the minimal discord.py bot, the same fake Discord:")
     minimal.print()
-    result = figures(ours, minimal, burst_size, loop_name)
+    print("\n  the floor: a raw answerer (bench/_raw_answerer.py: no library, no work, pipelined requests), the same "
+          "fake Discord:")
+    floor.print()
+    result = [*figures(ours, minimal, burst_size, loop_name), floor_figure(floor, minimal, burst_size, loop_name)]
     print("\n  our bot, fake Discord in the bot's process (extra):")
     with ExitStack() as stack:
         probe = stack.enter_context(LockProbe()) if diagnose else None
