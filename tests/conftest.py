@@ -13,6 +13,7 @@ from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.runblob import FakeRunblob
 from tests.harness import ALICE, BOB, CHANNEL, GUILD, OTHER_CHANNEL, BotHarness, free_port
 from tests.loop_choice import chosen_test_loop
+from tests.stuck_tasks import pytest_runtest_protocol, tracked  # noqa: F401  (a hook: prints a stuck test's tasks)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config,
@@ -22,8 +23,8 @@ def pytest_asyncio_loop_factories(config: pytest.Config,
     if chosen_test_loop() == "uvloop":
         import uvloop
 
-        return {"uvloop": uvloop.new_event_loop}
-    return {"asyncio": asyncio.new_event_loop}
+        return {"uvloop": tracked(uvloop.new_event_loop)}
+    return {"asyncio": tracked(asyncio.new_event_loop)}
 
 
 @pytest.fixture(autouse=True)
