@@ -10,11 +10,14 @@ is in the database, so a restart loses nothing.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+STOP_PATIENCE_SECONDS = 10.0
 
 
 class BackgroundTaskDied(Exception):
@@ -63,9 +66,33 @@ class BackgroundTasks:
         """From now on loops end on purpose (a graceful stop), not by dying."""
         self._stopping = True
 
-    async def stop(self) -> None:
-        """Cancel every loop (a deliberate stop, not a death)."""
+    async def stop(self, patience: float = STOP_PATIENCE_SECONDS) -> None:
+        """Cancel every loop (a deliberate stop, not a death), and wait at most `patience` for them to end.
+
+        A cancel can be lost: on Python 3.11 `asyncio.wait_for` returns the awaited result instead of raising
+        when the cancel and the result arrive together, and a loop that then goes back to sleep would keep
+        the stop (and the process) waiting for ever. So a loop still running half-way through is cancelled
+        again, and one still running after that is left behind, each with a warning saying where it waits.
+        """
         self._stopping = True
-        for task in self._tasks.values():
+        pending = {task for task in self._tasks.values() if not task.done()}
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for then in ("cancelling it again", "the stop goes on without it"):
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=patience / 2)
+            for task in pending:
+                log.warning("stopping: background task %s did not end within %g s of being cancelled; %s. "
+                            "It waits in:\n%s", task.get_name(), patience / 2, then, _where(task))
+                task.cancel()
+        for task in self._tasks.values():  # what the loops raised is known already (`_ended`), or is the stop's
+            if task.done() and not task.cancelled():
+                task.exception()
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """The awaits a task sits in, innermost last, as a traceback shows them."""
+    lines = io.StringIO()
+    task.print_stack(limit=15, file=lines)
+    return lines.getvalue().rstrip()
