@@ -235,7 +235,8 @@ class Application:
             if target is None:
                 continue
             try:  # one part that cannot finish must not keep the others (and the process) from stopping
-                await asyncio.wait_for(getattr(target, method)(), STOP_STEP_SECONDS)
+                async with asyncio.timeout(STOP_STEP_SECONDS):
+                    await getattr(target, method)()
             except TimeoutError:
                 log.warning("stopping: %s.%s did not finish within %.0f s; going on", owner, method,
                             STOP_STEP_SECONDS)

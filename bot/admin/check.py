@@ -78,7 +78,8 @@ async def _discord(settings: Settings) -> int | None:
     """Log in over REST (GET /users/@me, then the application) and close; the application id, or None."""
     client = rest_client()
     try:
-        await asyncio.wait_for(login(client, settings), DISCORD_TIMEOUT_SECONDS)
+        async with asyncio.timeout(DISCORD_TIMEOUT_SECONDS):
+            await login(client, settings)
         user, application_id = str(client.user), client.application_id
     except AdminError as error:
         print(mark(False, "Discord token", str(error)))

@@ -186,7 +186,8 @@ class Alerts:
 
     async def _send_to(self, sink: AlertSink, text: str) -> None:
         try:
-            await asyncio.wait_for(sink.send(text), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                await sink.send(text)
         except Exception as exc:  # an alert that cannot be sent must never take anything else down
             log.warning("could not send an alert through %s: %s", type(sink).__name__,
                         str(exc) or exc.__class__.__name__)
@@ -195,7 +196,8 @@ class Alerts:
         assert self.notes is not None
         announced = sorted(key for key, incident in self._incidents.items() if incident.open and incident.announced)
         try:
-            await asyncio.wait_for(self.notes.set(OPEN_NOTE, json.dumps(announced)), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                await self.notes.set(OPEN_NOTE, json.dumps(announced))
         except Exception:
             log.warning("could not note the open alerts; after a restart their clear may not be sent",
                         exc_info=True)
@@ -214,7 +216,8 @@ class Alerts:
         self._closed = True
         if self._worker is not None:
             try:
-                await asyncio.wait_for(self.drained(), grace)
+                async with asyncio.timeout(grace):
+                    await self.drained()
             except TimeoutError:
                 log.warning("%d alert(s) could not be sent before stopping", self._queue.qsize())
             self._worker.cancel()

@@ -78,6 +78,7 @@ class AnswersFirst:
                 return
             if self._preparing:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._none_preparing.wait(), left)
+                    async with asyncio.timeout(left):
+                        await self._none_preparing.wait()
             else:
                 await asyncio.sleep(min(left, self.settle - (time.monotonic() - self._last_begun_at)))

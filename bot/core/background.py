@@ -70,9 +70,11 @@ class BackgroundTasks:
         """Cancel every loop (a deliberate stop, not a death), and wait at most `patience` for them to end.
 
         A cancel can be lost: on Python 3.11 `asyncio.wait_for` returns the awaited result instead of raising
-        when the cancel and the result arrive together, and a loop that then goes back to sleep would keep
-        the stop (and the process) waiting for ever. So a loop still running half-way through is cancelled
-        again, and one still running after that is left behind, each with a warning saying where it waits.
+        when the cancel and the result arrive together (the bot's own code waits with `asyncio.timeout` for that
+        reason, tests/unit/test_no_wait_for.py; a library's may not), and a loop that then goes back to sleep
+        would keep the stop (and the process) waiting for ever. So a loop still running half-way through is
+        cancelled again, and one still running after that is left behind, each with a warning saying where it
+        waits.
         """
         self._stopping = True
         pending = {task for task in self._tasks.values() if not task.done()}

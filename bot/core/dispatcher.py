@@ -346,7 +346,8 @@ class Dispatcher:
         while self._on_wire and (left := deadline - loop.time()) > 0:
             self._wire_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wire_changed.wait(), timeout=left)
+                async with asyncio.timeout(left):
+                    await self._wire_changed.wait()
         if self._on_wire:
             log.warning("%d submit(s) still unanswered after %.0f s; they will be reconciled at the next start",
                         len(self._on_wire), grace)

@@ -171,7 +171,8 @@ class Leadership:
                 self._step_down("the lease could not be renewed before it would run out")
             sent = _now()
             try:
-                renewed = await asyncio.wait_for(self.lease.renew(self.owner, self.lease_seconds), timeout=left)
+                async with asyncio.timeout(left):
+                    renewed = await self.lease.renew(self.owner, self.lease_seconds)
             except TimeoutError:
                 self._step_down("the database did not confirm the renewal before the lease would run out")
             except Exception as error:

@@ -176,7 +176,8 @@ class JobTracker:
             if wait > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a stop's cancel
+                        await self._wake.wait()
                 continue
             heapq.heappop(self._heap)
             tracked = self._tracked.get(job_id)

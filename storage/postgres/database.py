@@ -191,7 +191,8 @@ class PostgresDatabase:
 
     async def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
         try:
-            await asyncio.wait_for(self.pool.close(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.pool.close()
         except TimeoutError:
             log.warning("a database connection was still in use after %.0f s; closing them all at once", timeout)
             self.pool.terminate()

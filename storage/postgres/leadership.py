@@ -112,7 +112,8 @@ class PostgresJobSignals:
             await connection.add_listener(self.channel, received)
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=self.check_seconds)
+                    async with asyncio.timeout(self.check_seconds):
+                        await lost.wait()
                 if lost.is_set() or connection.is_closed():
                     return
                 try:

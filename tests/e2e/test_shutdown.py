@@ -9,6 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.core.models import JobStatus
 from tests import postgres
 from tests.conftest import runblob_harness
@@ -108,5 +110,25 @@ async def test_a_queued_job_stays_queued_through_a_drain_and_goes_out_after_the_
     try:
         await harness.wait_status(second.id, JobStatus.SUBMITTED)
         assert runblob.submit_calls == 2
+    finally:
+        await harness.stop()
+
+
+async def test_a_stop_that_meets_a_wake_up_ends_the_poll_loop_on_its_first_cancel(
+    discord_fake: FakeDiscord, runblob: FakeRunblob, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On Python 3.11 `asyncio.wait_for` returns instead of raising when a cancel comes with what it waits for
+    (here a wake-up of the poll loop: a new job or a callback). The loops wait with `asyncio.timeout`, so a stop
+    that meets a wake-up still ends them at once, without the second cancel bot/core/background.py falls back on."""
+    harness = runblob_harness(discord_fake, runblob, tmp_path)
+    await harness.start()
+    try:
+        job = await harness.job_for(await harness.video("a kite over the dunes"))
+        await harness.wait_status(job.id, JobStatus.SUBMITTED)
+        await asyncio.sleep(0.05)  # the poll loop waits for the job's next check, or a wake-up
+        tracker = harness.running.engine.tracker
+        tracker._wake.set()  # the wake-up and the stop's cancel in the same moment
+        await asyncio.wait_for(harness.running.background.stop(), timeout=30)
+        assert not [r.getMessage() for r in caplog.records if "did not end within" in r.getMessage()]
     finally:
         await harness.stop()
