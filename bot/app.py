@@ -223,7 +223,13 @@ class Application:
         await self.background.stop()
         if self._gateway is not None:  # the gateway first, so no new interactions arrive while the rest winds down
             self._gateway.cancel()
-            await asyncio.gather(self._gateway, return_exceptions=True)
+            # asyncio.wait, not gather: a connection that ignored its cancel would hold gather (and the stop) for ever.
+            _, running = await asyncio.wait({self._gateway}, timeout=STOP_STEP_SECONDS)
+            if running:
+                log.warning("stopping: the Discord connection did not end within %g s of being cancelled; going on",
+                            STOP_STEP_SECONDS)
+            elif not self._gateway.cancelled():
+                self._gateway.exception()  # what it ended with is run_forever's to report, not the stop's
         # Alerts and status edits still need the bot's HTTP client, so they finish before it closes; the
         # engine first, so that no new edit is queued behind them.
         # The lease goes once the engine has stopped (a follower then takes over at once), before the database.

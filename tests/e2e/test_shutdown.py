@@ -4,6 +4,7 @@ job is tracked and posted after the restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import time
@@ -132,3 +133,33 @@ async def test_a_stop_that_meets_a_wake_up_ends_the_poll_loop_on_its_first_cance
         assert not [r.getMessage() for r in caplog.records if "did not end within" in r.getMessage()]
     finally:
         await harness.stop()
+
+
+async def test_a_discord_connection_that_ignores_its_cancel_does_not_hold_the_stop(
+    discord_fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.app.STOP_STEP_SECONDS", 0.5)
+    harness = BotHarness(discord_fake, tmp_path)
+    app = await harness.start()
+    release = asyncio.Event()
+
+    async def ignores_its_cancel() -> None:  # the gateway task, had a library under it swallowed the cancel
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    assert app._gateway is not None
+    connection = app._gateway
+    connection.cancel()
+    await asyncio.gather(connection, return_exceptions=True)
+    app._gateway = stubborn = asyncio.create_task(ignores_its_cancel())
+    try:
+        stopping = asyncio.create_task(harness.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=20)  # with gather: never
+        assert stopping in done and stopping.exception() is None
+        assert any("the Discord connection did not end within 0.5 s of being cancelled; going on" in r.getMessage()
+                   for r in caplog.records)
+        assert not stubborn.done()
+    finally:
+        release.set()
+        await asyncio.wait({stubborn}, timeout=5)
