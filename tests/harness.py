@@ -18,6 +18,7 @@ from bot.core.models import Job, JobStatus
 from bot.discord_adapter.attachments import DISCORD_CDN_BASES
 from tests import postgres
 from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.stuck_tasks import describe_tasks
 from tests.waiting import until
 
 GUILD = 810000000000000001
@@ -91,8 +92,13 @@ class BotHarness:
         if self.app is not None:
             app, self.app = self.app, None
             # Bounded below pytest-timeout's 120 s, so a stop stuck in several of its 20 s steps fails this test
-            # with its logs (which name the steps) instead of ending the whole run.
-            await asyncio.wait_for(app.stop(), timeout=STOP_TIMEOUT)
+            # with its logs (which name the steps) and what every task waits on, instead of ending the whole run.
+            stopping = asyncio.ensure_future(app.stop())
+            if not (await asyncio.wait({stopping}, timeout=STOP_TIMEOUT))[0]:
+                tasks = describe_tasks(asyncio.get_running_loop())
+                stopping.cancel()
+                raise TimeoutError(f"the bot did not stop within {STOP_TIMEOUT:g} s; {tasks}")
+            await stopping
 
     async def restart(self) -> Application:
         await self.stop()

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from bot.core.background import awaits_of
+
 LEAD = 10.0  # seconds before pytest-timeout's own timeout
 ANSWER_WAIT = 5.0  # how long a loop may take to run the dump before it is said to be blocked
 
@@ -37,11 +39,11 @@ def tracked(factory: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[], as
 def describe_tasks(loop: asyncio.AbstractEventLoop) -> str:
     """Every unfinished task of `loop` and the awaits it sits in; call it on the loop's own thread."""
     out = io.StringIO()
-    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    current = asyncio.current_task(loop) if loop.is_running() else None  # the caller's own, if any: not stuck
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done() and task is not current]
     out.write(f"{len(tasks)} unfinished tasks\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
-        out.write(f"\n--- {task.get_name()}: {task.get_coro()!r}\n")
-        task.print_stack(limit=20, file=out)
+        out.write(f"\n--- {task.get_name()}: {task.get_coro()!r}\n{awaits_of(task)}\n")
     return out.getvalue()
 
 

@@ -10,7 +10,6 @@ is in the database, so a restart loses nothing.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -86,15 +85,23 @@ class BackgroundTasks:
             _, pending = await asyncio.wait(pending, timeout=patience / 2)
             for task in pending:
                 log.warning("stopping: background task %s did not end within %g s of being cancelled; %s. "
-                            "It waits in:\n%s", task.get_name(), patience / 2, then, _where(task))
+                            "It waits in:\n%s", task.get_name(), patience / 2, then, awaits_of(task))
                 task.cancel()
         for task in self._tasks.values():  # what the loops raised is known already (`_ended`), or is the stop's
             if task.done() and not task.cancelled():
                 task.exception()
 
 
-def _where(task: asyncio.Task[Any]) -> str:
-    """The awaits a task sits in, innermost last, as a traceback shows them."""
-    lines = io.StringIO()
-    task.print_stack(limit=15, file=lines)
-    return lines.getvalue().rstrip()
+def awaits_of(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: its coroutine's frame and each one it awaits in turn, innermost last, down to what the
+    innermost awaits. (`Task.print_stack` shows the outermost frame only on Python 3.11.)"""
+    lines = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            lines.append(f"  awaiting {awaited!r}")
+            break
+        lines.append(f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, in {frame.f_code.co_name}')
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return "\n".join(lines)

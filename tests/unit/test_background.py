@@ -81,7 +81,8 @@ async def test_a_loop_that_loses_its_cancel_is_cancelled_again_and_named(caplog:
         assert len(warnings) == 1
         assert ("background task job-retention did not end within 0.2 s of being cancelled; cancelling it again"
                 in warnings[0])
-        assert "in loses_its_first_cancel" in warnings[0]  # where it waits
+        assert "in loses_its_first_cancel\n" in warnings[0]  # where it waits,
+        assert ", in wait\n  awaiting " in warnings[0]  # down to what that awaits (the event's wait)
         assert tasks.dead == {}
     finally:
         released.set()
