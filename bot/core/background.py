@@ -94,7 +94,7 @@ class BackgroundTasks:
 
 def awaits_of(task: asyncio.Task[Any]) -> str:
     """Where a task waits: its coroutine's frame and each one it awaits in turn, innermost last, down to what the
-    innermost awaits. (`Task.print_stack` shows the outermost frame only on Python 3.11.)"""
+    innermost awaits. (`Task.print_stack` shows only the task's own coroutine, not what it awaits.)"""
     lines = []
     awaited: Any = task.get_coro()
     while awaited is not None:
