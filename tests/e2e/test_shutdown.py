@@ -126,8 +126,10 @@ async def test_a_stop_that_meets_a_wake_up_ends_the_poll_loop_on_its_first_cance
     try:
         job = await harness.job_for(await harness.video("a kite over the dunes"))
         await harness.wait_status(job.id, JobStatus.SUBMITTED)
-        await asyncio.sleep(0.05)  # the poll loop waits for the job's next check, or a wake-up
+        await asyncio.sleep(0.05)
         tracker = harness.running.engine.tracker
+        # The poll loop waits, with a deadline, for the job's next check or a wake-up (the wait that lost a cancel).
+        assert tracker._heap and tracker._heap[0][0] > tracker.clock.monotonic()
         tracker._wake.set()  # the wake-up and the stop's cancel in the same moment
         await asyncio.wait_for(harness.running.background.stop(), timeout=30)
         assert not [r.getMessage() for r in caplog.records if "did not end within" in r.getMessage()]
