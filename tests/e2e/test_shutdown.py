@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.models import JobStatus
+from bot.core.schedule import poll_delay
 from tests import postgres
 from tests.conftest import runblob_harness
 from tests.e2e.commands import private_reply
@@ -122,6 +123,7 @@ async def test_a_stop_that_meets_a_wake_up_ends_the_poll_loop_on_its_first_cance
     (here a wake-up of the poll loop: a new job or a callback). The loops wait with `asyncio.timeout`, so a stop
     that meets a wake-up still ends them at once, without the second cancel bot/core/background.py falls back on."""
     harness = runblob_harness(discord_fake, runblob, tmp_path)
+    harness.poll_schedule = poll_delay  # the production schedule: the job's first check is seconds away
     await harness.start()
     try:
         job = await harness.job_for(await harness.video("a kite over the dunes"))
