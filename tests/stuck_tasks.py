@@ -40,7 +40,7 @@ def describe_tasks(loop: asyncio.AbstractEventLoop) -> str:
     """Every unfinished task of `loop` and the awaits it sits in; call it on the loop's own thread."""
     out = io.StringIO()
     current = asyncio.current_task(loop) if loop.is_running() else None  # the caller's own, if any: not stuck
-    tasks = [task for task in asyncio.all_tasks(loop) if not task.done() and task is not current]
+    tasks = [task for task in asyncio.all_tasks(loop) if task is not current]  # all_tasks: the unfinished ones
     out.write(f"{len(tasks)} unfinished tasks\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
         out.write(f"\n--- {task.get_name()}: {task.get_coro()!r}\n{awaits_of(task)}\n")
