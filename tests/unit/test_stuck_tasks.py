@@ -17,12 +17,16 @@ def pytest_asyncio_loop_factories(config, item):
 
 TESTS = """
 import asyncio
+import time
 
 async def a_reply_that_never_comes():
     await asyncio.Event().wait()
 
 async def test_quick():
     await asyncio.sleep(0)
+
+async def test_blocks_its_loop():
+    time.sleep(7.5)  # no await: the loop cannot run the dump (asked for at 2 s, given up at 7 s)
 
 async def test_waits_long():
     helper = asyncio.create_task(asyncio.sleep(30), name="a helper task")
@@ -49,4 +53,6 @@ def test_a_long_running_test_has_its_tasks_printed_before_the_timeout(tmp_path: 
     assert "a_reply_that_never_comes" in output  # the await it sits in, not only the test's own frame
     assert "a helper task" in output  # and the loop's other tasks
     assert "test_quick is still running" not in output  # a test that ends in time prints nothing
-    assert "1 failed, 1 passed" in output  # the test still ended by itself, as it would have without the dump
+    assert "test_sample.py::test_blocks_its_loop is still running" in output
+    assert "the loop did not run a callback within 5 s: it is blocked, not waiting" in output
+    assert "1 failed, 2 passed" in output  # the tests still ended by themselves, as they would have without the dump
